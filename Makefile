@@ -1,0 +1,35 @@
+# Two entry points: `make demo` (the main job) and `make test` (the whole suite). Each sets up .venv itself.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ssclip-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test lint bench-sclip bench-multilabel clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ssclip demo --output runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench-sclip: $(STAMP)
+	$(PY) benchmarks/ucm_sclip.py
+
+bench-multilabel: $(STAMP)
+	$(PY) benchmarks/ucm_multilabel.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

