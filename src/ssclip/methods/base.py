@@ -62,6 +62,18 @@ class Method(nn.Module):
     def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         raise NotImplementedError
 
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        """Called by the engine before each epoch (e.g. to re-estimate pseudo-label thresholds with a
+        teacher). Returns diagnostics to log, possibly empty."""
+        return {}
+
+    def after_optimizer_step(self, model: nn.Module) -> None:  # noqa: B027 - optional hook
+        """Called after every optimizer step (e.g. to update an EMA teacher)."""
+
+    def inference_model(self, model: nn.Module) -> nn.Module:
+        """The model to evaluate (a method with an EMA teacher may return the teacher)."""
+        return model
+
     def forward(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         return self.training_step(model, batch, gather)
 

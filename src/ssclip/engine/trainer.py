@@ -1,0 +1,260 @@
+"""The training loop. It knows nothing about any method or dataset.
+
+It pulls index batches from a primary stream (one epoch = one pass over the paired / labeled items) and,
+when the method asks for it, an endless secondary stream (unpaired / unlabeled items); the task turns
+indices into a batch dict; the method turns the batch into named losses; the loop does the rest:
+AdamW + cosine warm-up, mixed precision where the device supports it, gradient accumulation (each
+micro-batch keeps its own unpaired images), CLIP's logit-scale clamp, atomic checkpoints (last and best)
+and exact resume, a progress bar, JSONL and TensorBoard logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ssclip.engine.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from ssclip.engine.logger import RunLogger
+from ssclip.engine.optim import cosine_with_warmup, parameter_groups
+from ssclip.engine.samplers import EpochSampler, InfiniteSampler
+from ssclip.methods.base import Method, no_gather
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 25
+    lr: float = 5e-5
+    weight_decay: float = 0.2
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 10
+    accum_steps: int = 1
+    precision: str = "auto"  # auto | fp32 | amp (fp16 + GradScaler) | bf16
+    max_logit_scale: float = 100.0
+    grad_clip: float | None = None
+    seed: int = 0
+    max_steps: int | None = None  # stop early (tests, smoke runs)
+    checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
+    eval_every: int = 1  # epochs
+    eval_at_start: bool = True  # evaluate the initial model (epoch 0) on a fresh run
+    best_metric: str | None = None  # higher is better
+    tensorboard: bool = True
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainData(Protocol):
+    """What the loop needs from a task: samplers and a way to build a batch from indices."""
+
+    primary: EpochSampler
+    secondary: InfiniteSampler | None
+
+    def make_batch(self, primary: Any, secondary: Any | None, epoch: int) -> dict[str, Any]: ...
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "auto":
+        precision = "amp" if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return contextlib.nullcontext(), False
+    if precision == "amp":
+        return torch.autocast(device.type, dtype=torch.float16), device.type == "cuda"
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16), False
+    raise ValueError(f"precision must be auto, fp32, amp or bf16; got {precision!r}")
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            out[k] = v.to(device, non_blocking=True)
+        elif isinstance(v, dict):
+            out[k] = _to_device(v, device)
+        else:
+            out[k] = v
+    return out
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        method: Method,
+        data: TrainData,
+        config: TrainConfig,
+        output_dir: str | Path,
+        evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
+        device: str | torch.device | None = "auto",
+    ) -> None:
+        self.model, self.method, self.data, self.cfg = model, method, data, config
+        self.output_dir = Path(output_dir)
+        self.evaluate = evaluate
+        self.device = resolve_device(device)
+        self.model.to(self.device)
+        self.method.to(self.device)
+        groups = parameter_groups([("model", model), ("method", method)], config.weight_decay)
+        if not any(g["params"] for g in groups):
+            self.optimizer = None  # e.g. zero-shot: nothing to train
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
+        self.steps_per_epoch = max(1, len(data.primary) // config.accum_steps)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.scheduler = (
+            cosine_with_warmup(self.optimizer, config.warmup_steps, self.total_steps) if self.optimizer else None
+        )
+        self.autocast, use_scaler = _autocast(self.device, config.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.epoch = 0
+        self.micro_in_epoch = 0  # micro-batches of the current epoch already consumed
+        self.global_step = 0
+        self.best: float | None = None
+        self.history: list[dict[str, Any]] = []
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "epoch": self.epoch,
+            "micro_in_epoch": self.micro_in_epoch,
+            "global_step": self.global_step,
+            "secondary_position": self.data.secondary.position if self.data.secondary else None,
+            "best": self.best,
+            "config": asdict(self.cfg),
+        }
+
+    def save(self, name: str) -> Path:
+        return save_atomic(self.state_dict(), self.output_dir / name)
+
+    def resume(self, path: str | Path) -> None:
+        ckpt = load_checkpoint(path)
+        self.model.load_state_dict(ckpt["model"])
+        self.method.load_state_dict(ckpt["method"])
+        if self.optimizer and ckpt["optimizer"]:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler and ckpt["scheduler"]:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        self.epoch, self.micro_in_epoch = ckpt["epoch"], ckpt["micro_in_epoch"]
+        self.global_step, self.best = ckpt["global_step"], ckpt["best"]
+        if self.data.secondary is not None and ckpt["secondary_position"] is not None:
+            self.data.secondary.position = ckpt["secondary_position"]
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def _clamp_logit_scale(self) -> None:
+        scale = getattr(self.model, "logit_scale", None)
+        if isinstance(scale, torch.Tensor):
+            with torch.no_grad():
+                scale.clamp_(0, math.log(self.cfg.max_logit_scale))
+
+    def _optimizer_step(self) -> None:
+        if self.cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self._clamp_logit_scale()
+        self.method.after_optimizer_step(self.model)
+        self.global_step += 1
+
+    def _done(self) -> bool:
+        return self.global_step >= self.total_steps
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Train to the end (or to ``max_steps``); returns the per-epoch evaluation history."""
+        cfg = self.cfg
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str))
+        logger = RunLogger(self.output_dir, tensorboard=cfg.tensorboard)
+        bar = tqdm(total=self.total_steps, initial=self.global_step, disable=not cfg.progress, desc="train")
+        try:
+            if self.optimizer is None:
+                self._evaluate(logger)
+                return self.history
+            self.optimizer.zero_grad(set_to_none=True)
+            if cfg.eval_at_start and self.global_step == 0 and self.epoch == 0 and self.micro_in_epoch == 0:
+                self._evaluate(logger)
+            while self.epoch < cfg.epochs and not self._done():
+                self._run_epoch(logger, bar)
+        finally:
+            bar.close()
+            logger.close()
+        return self.history
+
+    def _run_epoch(self, logger: RunLogger, bar: tqdm) -> None:
+        cfg = self.cfg
+        if self.micro_in_epoch == 0:
+            diagnostics = self.method.on_epoch_start(self.model, self.epoch)
+            if diagnostics:
+                logger.log({"epoch": self.epoch, **diagnostics}, self.global_step, prefix="epoch")
+        batches = self.data.primary.batches(self.epoch)
+        usable = self.steps_per_epoch * cfg.accum_steps
+        t0, seen = time.perf_counter(), 0
+        self.model.train()
+        while self.micro_in_epoch < usable and not self._done():
+            idx = batches[self.micro_in_epoch]
+            secondary = self.data.secondary.next() if (self.data.secondary and self.method.uses_unpaired) else None
+            batch = _to_device(self.data.make_batch(idx, secondary, self.epoch), self.device)
+            with self.autocast:
+                out = self.method(self.model, batch, no_gather)
+                loss = out.total()
+            self.scaler.scale(loss / cfg.accum_steps).backward()
+            self.micro_in_epoch += 1
+            seen += len(idx) + (len(secondary) if secondary is not None else 0)
+            if self.micro_in_epoch % cfg.accum_steps == 0:
+                self._optimizer_step()
+                record = {"epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0], "loss": float(loss)}
+                record.update({k: float(v) for k, v in out.losses.items()})
+                record.update({k: float(v) for k, v in out.metrics.items()})
+                record["logit_scale"] = float(self.model.logit_scale.exp()) if hasattr(self.model, "logit_scale") else 0
+                record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t0)
+                logger.log(record, self.global_step)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=self.epoch)
+                if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
+                    self.save("last.pt")
+        if self.micro_in_epoch >= usable:
+            self.epoch += 1
+            self.micro_in_epoch = 0
+            if self.evaluate is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
+                self._evaluate(logger)
+        self.save("last.pt")
+
+    def _evaluate(self, logger: RunLogger) -> None:
+        if self.evaluate is None:
+            return
+        metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
+        self.history.append({"epoch": self.epoch, **metrics})
+        logger.log({"epoch": self.epoch, **metrics}, self.global_step, prefix="eval")
+        key = self.cfg.best_metric
+        if key is not None and key in metrics and (self.best is None or metrics[key] > self.best):
+            self.best = metrics[key]
+            if self.optimizer is not None:
+                self.save("best.pt")

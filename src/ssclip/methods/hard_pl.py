@@ -1,0 +1,48 @@
+"""Hard-PL: each unpaired image takes, as a hard pseudo-caption, the caption of its nearest paired image.
+
+The S-CLIP paper's baseline (``pseudo_label_type="hard-image"`` in its code): the target of u_j is one-hot
+on ``argmax_k cos(f(u_j), f(x_k))`` over the paired images of the (global) batch, and the loss is the cross
+entropy of ``s * f(u_j) . g(y)^T`` against it. As in the S-CLIP code the pseudo-label loss carries a 0.5
+factor: ``L = L_clip + 0.5 * pl_weight * CE_cap`` (``+ 0.5 * pl_weight * CE_kw`` with
+``losses=("caption", "keyword")``, which is what the paper's code actually ran for this baseline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+from torch.nn import functional as F
+
+from ssclip.methods.base import METHODS
+from ssclip.methods.clip_losses import similarity_fp32
+from ssclip.methods.sclip import PseudoLabelMethod
+
+__all__ = ["HardPL"]
+
+
+@METHODS.register("hard-pl")
+class HardPL(PseudoLabelMethod):
+    """Contrastive loss on the pairs + CE to the nearest paired image's caption (see the module docstring).
+
+    The argmax target carries no gradient. Other options are those of
+    :class:`ssclip.methods.sclip.PseudoLabelMethod`.
+    """
+
+    name = "hard-pl"
+
+    def __init__(
+        self,
+        losses: Sequence[str] = ("caption",),
+        unpaired_negatives: bool = False,
+        pl_weight: float = 1.0,
+        keyword_weighting: str = "softmax",
+        keyword_empty_rows: str = "skip",
+        keyword_template: str = "{}",
+    ) -> None:
+        super().__init__(losses, unpaired_negatives, pl_weight, True, keyword_weighting,
+                         keyword_empty_rows, keyword_template)
+
+    def pseudo_targets(self, unpaired_features: Tensor, paired_features: Tensor, scale: Tensor) -> Tensor:
+        nearest = similarity_fp32(unpaired_features, paired_features).argmax(-1)
+        return F.one_hot(nearest, paired_features.shape[0]).float()

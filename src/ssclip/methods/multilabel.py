@@ -1,0 +1,543 @@
+"""Semi-supervised multi-label methods: ``zero-shot``, ``labeled-only``, ``cap``, ``csa``, ``csa-no-context``.
+
+What each trains (all on top of the same CLIP; heads are in ``multilabel_heads``):
+
+| method | classifier head | unlabeled images | context task |
+| --- | --- | --- | --- |
+| ``zero-shot`` | global, frozen at the text embeddings | no | no |
+| ``labeled-only`` | aligned (``head="global"`` available) | no | no |
+| ``cap`` | global: one image embedding vs every class | class-wise-threshold pseudo-labels | no |
+| ``csa`` | aligned: label-specific features, one-to-one | class-wise-threshold pseudo-labels | yes |
+| ``csa-no-context`` | aligned | class-wise-threshold pseudo-labels | no |
+
+``labeled-only`` uses the aligned head by default, i.e. exactly CSA's network trained without unlabeled
+images, so ``csa`` vs ``labeled-only`` measures what the unlabeled images add and nothing else;
+``labeled-only`` with ``head="global"`` is the supervised counterpart of ``cap``.
+
+Every trained method keeps an EMA teacher (a frozen copy of the CLIP and the heads) and is evaluated with
+it by default, labeled-only included, so that weight averaging is not a hidden difference between methods.
+The EMA decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates (mean-teacher style): the
+few hundred steps of a CPU run are far fewer than the ~1000-step horizon of decay 0.999, and a fixed decay
+would leave the teacher close to the initial model.
+
+Semi-supervised schedule (``cap``, ``csa``, ``csa-no-context``): for the first ``warmup_epochs`` epochs only
+labeled images train (the context head too). From then on, at the start of each epoch the teacher scores
+the weak view of every unlabeled image, the class-wise thresholds make each class's positive fraction
+equal its labeled frequency (``ssclip.pseudo.thresholds``), and the resulting 0/1 pseudo-labels are the
+targets for the strong views of those images during the epoch. A teacher trained only briefly produces
+pseudo-labels that collapse the student (measured before ssclip existed), hence the warm-up.
+
+Losses (named as logged): ``labeled`` = ASL on labeled images; ``unlabeled`` = ``lambda_u`` * ASL on the
+strong views against the pseudo-labels (0 during warm-up); ``context`` (csa) = ``lambda_c`` * (BCE of the
+context head on labeled images against the contexts of their labels + the same on unlabeled strong views
+against the contexts of their pseudo-labels). Each term is summed over classes and averaged over its images.
+
+Contexts (csa): spectral clustering of the labeled label co-occurrence into
+``n_contexts = clamp(ceil(C / 4), 2, number of classes with a labeled positive)`` groups unless given
+(UCM's 17 labels -> 5); saved as ``contexts.json`` and ``contexts.png`` in ``output_dir``. With fewer than
+two usable contexts the task carries no information and is switched off with a warning.
+
+Contract with the task code (beyond ``ssclip.methods.base``):
+- ``trains`` (class attribute): False for ``zero-shot``; the task must then skip training and only evaluate.
+- ``MethodContext.extra`` keys: ``model`` (the TrainableCLIP, needed in ``setup`` to embed the class prompts
+  and copy the teacher *before* the optimizer is built), ``classnames``, ``templates``, ``labeled_labels``
+  (np (N_L, C)), ``unlabeled_weak_batches``, ``output_dir``, ``device``, and ``epochs`` (the run length, used
+  only when ``warmup_epochs`` is not given: it defaults to ``max(1, epochs // 3)``).
+- Batch keys: ``labeled_images``, ``labels`` and, for methods with ``uses_unpaired``, ``unlabeled_strong``,
+  ``unlabeled_index`` (LongTensor (B_u,), the index of each image in the unlabeled set, the same index as
+  ``unlabeled_weak_batches`` yields); ``unlabeled_weak`` and ``unlabeled_labels`` are accepted and unused by
+  the losses (pseudo-labels come from the per-epoch teacher pass over all weak views).
+- Evaluation: ``predict_proba(method.inference_model(model), images)`` -> (B, C) probabilities. Passing the
+  student model instead evaluates the student with the student's heads.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ssclip.methods.base import METHODS, Gather, Method, MethodContext, StepOutput, no_gather
+from ssclip.methods.multilabel_heads import (
+    AlignmentHead,
+    ContextHead,
+    CosineClassifier,
+    GlobalHead,
+    asymmetric_loss,
+    bce_loss,
+    class_text_embeddings,
+)
+from ssclip.pseudo.contexts import (
+    cluster_contexts,
+    context_targets,
+    cooccurrence_affinity,
+    plot_contexts,
+    save_contexts,
+)
+from ssclip.pseudo.thresholds import classwise_thresholds, label_prior, pseudo_label_quality, pseudo_labels
+
+__all__ = [
+    "MultiLabelHeads",
+    "ZeroShotMultiLabel",
+    "MultiLabelMethod",
+    "LabeledOnly",
+    "PseudoLabelMethod",
+    "CAP",
+    "CSA",
+    "CSANoContext",
+    "default_n_contexts",
+]
+
+HEADS = ("global", "aligned")
+LOSSES = ("asl", "bce")
+
+
+def default_n_contexts(n_classes: int, n_occurring: int) -> int:
+    """``ceil(C / 4)`` clamped to ``[2, n_occurring]`` (may be < 2 when fewer than 2 classes occur)."""
+    return min(max(2, math.ceil(n_classes / 4)), n_occurring)
+
+
+def _require(extra: dict[str, Any], key: str, method: str, what: str) -> Any:
+    if key not in extra or extra[key] is None:
+        raise ValueError(f"method {method!r}: MethodContext.extra[{key!r}] is missing; expected {what}")
+    return extra[key]
+
+
+def _labeled_labels(extra: dict[str, Any], n_classes: int, method: str) -> np.ndarray:
+    labels = np.asarray(_require(extra, "labeled_labels", method, "the labeled set's 0/1 labels (N_L, C)"))
+    if labels.ndim != 2 or labels.shape[1] != n_classes or labels.shape[0] == 0:
+        raise ValueError(f"method {method!r}: extra['labeled_labels'] has shape {labels.shape}, expected "
+                         f"(N_L > 0, {n_classes}) to match the {n_classes} class names")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"method {method!r}: extra['labeled_labels'] must be 0/1")
+    return labels.astype(np.float32)
+
+
+class MultiLabelHeads(nn.Module):
+    """The part a method adds on top of the CLIP: a class classifier and an optional context head."""
+
+    def __init__(self, classifier: CosineClassifier, context: ContextHead | None = None) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.context = context
+
+    def forward(self, model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(class logits (B, C), context logits (B, K) or None)."""
+        if isinstance(self.classifier, AlignmentHead):
+            dense = model.encode_dense(images)
+            logits, pooled = self.classifier(dense), dense.pooled
+        else:
+            pooled = model.encode_image(images)
+            logits = self.classifier(pooled)
+        return logits, (self.context(pooled) if self.context is not None else None)
+
+
+class _Teacher(nn.Module):
+    """Frozen EMA copy of the CLIP and the heads."""
+
+    def __init__(self, model: nn.Module, heads: MultiLabelHeads) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model)
+        self.heads = copy.deepcopy(heads)
+        self.requires_grad_(False)
+        self.eval()
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def train(self, mode: bool = True) -> _Teacher:
+        return super().train(False)  # BatchNorm etc. must never use batch statistics in the teacher
+
+    @staticmethod
+    def _ema_scope(module: nn.Module) -> str:
+        # The teacher only runs the image side: skip the (possibly large, unused) text tower.
+        return "clip.visual." if any(n.startswith("clip.visual.") for n, _ in module.named_parameters()) else ""
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, heads: MultiLabelHeads, decay: float) -> None:
+        decay = min(decay, (1.0 + float(self.updates)) / (10.0 + float(self.updates)))
+        self.updates += 1
+        pairs = [(self.model, model, self._ema_scope(model)), (self.heads, heads, "")]
+        teacher_ps: list[Tensor] = []
+        student_ps: list[Tensor] = []
+        for teacher, student, scope in pairs:
+            mine = dict(teacher.named_parameters())
+            for name, p in student.named_parameters():
+                if p.requires_grad and name.startswith(scope):
+                    teacher_ps.append(mine[name])
+                    student_ps.append(p.detach())
+            mine_buffers = dict(teacher.named_buffers())
+            for name, b in student.named_buffers():
+                if name in mine_buffers:
+                    if b.is_floating_point():
+                        mine_buffers[name].lerp_(b, 1.0 - decay)
+                    else:
+                        mine_buffers[name].copy_(b)
+        if teacher_ps:
+            torch._foreach_lerp_(teacher_ps, student_ps, 1.0 - decay)
+
+
+@METHODS.register("zero-shot")
+class ZeroShotMultiLabel(Method):
+    """CLIP as it is: ``sigmoid(s * cos(image, t_k))`` with the class prompt embeddings; nothing trains."""
+
+    name = "zero-shot"
+    trains = False
+    uses_unpaired = False
+
+    def __init__(self, scale: float = 10.0) -> None:
+        super().__init__()
+        self.scale = scale
+        self.heads: MultiLabelHeads | None = None
+
+    def setup(self, context: MethodContext) -> None:
+        extra = context.extra
+        model = _require(extra, "model", self.name, "the TrainableCLIP (to embed the class prompts)")
+        classnames = list(_require(extra, "classnames", self.name, "a list of class names"))
+        templates = list(extra.get("templates") or ["a photo of a {}."])
+        if context.tokenizer is None:
+            raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; the class prompts need it")
+        emb = class_text_embeddings(model, context.tokenizer, classnames, templates)
+        head = GlobalHead(emb, scale=self.scale, learn_scale=False, bias=False)
+        self.heads = MultiLabelHeads(head).requires_grad_(False).to(next(model.parameters()).device)
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
+        raise RuntimeError("method 'zero-shot' does not train (trains=False): evaluate it without training")
+
+    @torch.no_grad()
+    def predict_proba(self, model: nn.Module, images: Tensor) -> Tensor:
+        if self.heads is None:
+            raise RuntimeError("method 'zero-shot': call setup() before predict_proba()")
+        logits, _ = self.heads(model, images)
+        return torch.sigmoid(logits.float())
+
+
+class MultiLabelMethod(Method):
+    """Shared machinery of the trained methods: heads built from the class prompts, the loss, the EMA
+    teacher and inference. Subclasses add unlabeled data (``PseudoLabelMethod``)."""
+
+    trains = True
+
+    def __init__(
+        self,
+        head: str = "aligned",
+        loss: str = "asl",
+        gamma_neg: float = 4.0,
+        gamma_pos: float = 0.0,
+        clip: float = 0.05,
+        scale: float = 10.0,
+        learn_scale: bool = True,
+        bias: bool = True,
+        alpha: float = 20.0,
+        separate_queries: bool = True,
+        ema: bool = True,
+        ema_decay: float = 0.999,
+        evaluate_teacher: bool = True,
+    ) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"method {self.name!r}: head must be one of {HEADS}, got {head!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"method {self.name!r}: loss must be one of {LOSSES}, got {loss!r}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"method {self.name!r}: ema_decay must lie in [0, 1), got {ema_decay}")
+        self.head_kind, self.loss_kind = head, loss
+        self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
+        self.scale, self.learn_scale, self.bias, self.alpha = scale, learn_scale, bias, alpha
+        self.separate_queries = separate_queries
+        self.ema, self.ema_decay, self.evaluate_teacher = ema, ema_decay, evaluate_teacher
+        self.heads: MultiLabelHeads | None = None
+        self.teacher: _Teacher | None = None
+        self.classnames: list[str] = []
+
+    # -- setup -------------------------------------------------------------------------------------------
+    def setup(self, context: MethodContext) -> None:
+        extra = context.extra
+        model = _require(extra, "model", self.name, "the TrainableCLIP (heads and teacher are built from it)")
+        self.classnames = list(_require(extra, "classnames", self.name, "a list of class names"))
+        templates = list(extra.get("templates") or ["a photo of a {}."])
+        if context.tokenizer is None:
+            raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; the class prompts need it")
+        self.labeled_labels = _labeled_labels(extra, len(self.classnames), self.name)
+        emb = class_text_embeddings(model, context.tokenizer, self.classnames, templates)
+        self.heads = MultiLabelHeads(self._classifier(emb), self._context_head(extra, emb.shape[1]))
+        device = extra.get("device") or next(model.parameters()).device
+        self.heads.to(device)
+        if self.ema:
+            self.teacher = _Teacher(model, self.heads).to(device)
+
+    def _classifier(self, class_embeddings: Tensor) -> CosineClassifier:
+        if self.head_kind == "aligned":
+            return AlignmentHead(class_embeddings, self.scale, self.learn_scale, self.bias, self.alpha,
+                                 self.separate_queries)
+        return GlobalHead(class_embeddings, self.scale, self.learn_scale, self.bias)
+
+    def _context_head(self, extra: dict[str, Any], embed_dim: int) -> ContextHead | None:
+        return None
+
+    def _check_ready(self) -> MultiLabelHeads:
+        if self.heads is None:
+            raise RuntimeError(f"method {self.name!r}: call setup() before training or inference")
+        return self.heads
+
+    # -- losses ------------------------------------------------------------------------------------------
+    def classification_loss(self, logits: Tensor, targets: Tensor, mask: Tensor | None = None) -> Tensor:
+        if self.loss_kind == "bce":
+            return bce_loss(logits, targets, mask)
+        return asymmetric_loss(logits, targets, self.gamma_neg, self.gamma_pos, self.clip, mask)
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
+        heads = self._check_ready()
+        logits, _ = heads(model, batch["labeled_images"])
+        return StepOutput({"labeled": self.classification_loss(logits, batch["labels"])})
+
+    # -- teacher and inference ---------------------------------------------------------------------------
+    def after_optimizer_step(self, model: nn.Module) -> None:
+        if self.teacher is not None:
+            self.teacher.update(model, self._check_ready(), self.ema_decay)
+
+    def train(self, mode: bool = True) -> MultiLabelMethod:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def inference_model(self, model: nn.Module) -> nn.Module:
+        return self.teacher.model if (self.teacher is not None and self.evaluate_teacher) else model
+
+    def _heads_for(self, model: nn.Module) -> MultiLabelHeads:
+        if self.teacher is not None and model is self.teacher.model:
+            return self.teacher.heads
+        return self._check_ready()
+
+    @torch.no_grad()
+    def predict_proba(self, model: nn.Module, images: Tensor) -> Tensor:
+        """(B, C) probabilities; the teacher's heads when ``model`` is the teacher's CLIP, else the student's."""
+        logits, _ = self._heads_for(model)(model, images)
+        return torch.sigmoid(logits.float())
+
+
+@METHODS.register("labeled-only")
+class LabeledOnly(MultiLabelMethod):
+    """Supervised on the labeled images only; CSA's network by default (see the module docstring)."""
+
+    name = "labeled-only"
+    uses_unpaired = False
+
+
+class PseudoLabelMethod(MultiLabelMethod):
+    """Labeled ASL + class-wise-threshold pseudo-labels from the EMA teacher + optional context task."""
+
+    uses_unpaired = True
+
+    def __init__(
+        self,
+        head: str = "aligned",
+        context: bool = True,
+        n_contexts: int | None = None,
+        context_seed: int = 0,
+        warmup_epochs: int | None = None,
+        lambda_u: float = 1.0,
+        lambda_c: float = 1.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(head=head, **options)
+        if warmup_epochs is not None and warmup_epochs < 0:
+            raise ValueError(f"method {self.name!r}: warmup_epochs must be >= 0, got {warmup_epochs}")
+        if lambda_u < 0 or lambda_c < 0:
+            raise ValueError(f"method {self.name!r}: lambda_u and lambda_c must be >= 0, got {lambda_u}, {lambda_c}")
+        if not self.ema:
+            raise ValueError(f"method {self.name!r}: pseudo-labels come from the EMA teacher; ema must be True")
+        self.use_context, self.n_contexts_option, self.context_seed = context, n_contexts, context_seed
+        self.warmup_option, self.lambda_u, self.lambda_c = warmup_epochs, lambda_u, lambda_c
+        self.warmup_epochs = warmup_epochs if warmup_epochs is not None else 0
+        self.n_contexts = 0
+        self.context_assignment: np.ndarray | None = None  # class -> context, recomputed by setup on resume
+        self._unlabeled_batches: Callable[[], Iterable[dict[str, Any]]] | None = None
+        self.register_buffer("active", torch.zeros((), dtype=torch.bool))
+
+    def setup(self, context: MethodContext) -> None:
+        extra = context.extra
+        super().setup(context)
+        device = next(self._check_ready().parameters()).device
+        self._unlabeled_batches = _require(extra, "unlabeled_weak_batches", self.name,
+                                           "a callable returning batches {'images', 'index'} of unlabeled weak views")
+        if self.warmup_option is None:
+            epochs = extra.get("epochs")
+            if epochs is None:
+                raise ValueError(f"method {self.name!r}: give the option warmup_epochs or "
+                                 "MethodContext.extra['epochs'] (warm-up defaults to a third of the run)")
+            self.warmup_epochs = max(1, int(epochs) // 3)
+        n_classes = len(self.classnames)
+        self.register_buffer("prior", label_prior(torch.from_numpy(self.labeled_labels)).to(device))
+        self.register_buffer("thresholds", torch.full((n_classes,), float("inf"), device=device))
+        self.register_buffer("pseudo", torch.zeros(0, n_classes, device=device))
+
+    def _context_head(self, extra: dict[str, Any], embed_dim: int) -> ContextHead | None:
+        if not self.use_context:
+            return None
+        labels = self.labeled_labels
+        n_classes = labels.shape[1]
+        n_occurring = int((labels.sum(0) > 0).sum())
+        requested = self.n_contexts_option or default_n_contexts(n_classes, n_occurring)
+        affinity = cooccurrence_affinity(labels)
+        assignment = cluster_contexts(affinity, max(1, requested), seed=self.context_seed)
+        n_contexts = int(assignment.max()) + 1
+        if n_contexts < 2:
+            warnings.warn(f"method {self.name!r}: the labeled labels give {n_contexts} context(s); the context "
+                          "task needs at least 2 and is switched off", stacklevel=2)
+            self.use_context = False
+            return None
+        self.n_contexts, self.context_assignment = n_contexts, assignment
+        output_dir = extra.get("output_dir")
+        if output_dir is not None:
+            output_dir = Path(output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            save_contexts(output_dir / "contexts.json", assignment, self.classnames)
+            try:
+                plot_contexts(affinity, assignment, self.classnames, output_dir / "contexts.png")
+            except ImportError as error:  # the figure is a convenience; the JSON is the record
+                warnings.warn(f"contexts.png not written: {error}", stacklevel=2)
+        return ContextHead(embed_dim, n_contexts)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # The pseudo-label table's size (N_U) is only known once the teacher has scored the unlabeled set.
+        key = prefix + "pseudo"
+        if key in state_dict and hasattr(self, "pseudo"):
+            self.pseudo = torch.zeros_like(state_dict[key], device=self.pseudo.device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    # -- pseudo-labels -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _score_unlabeled(self) -> tuple[Tensor, Tensor | None]:
+        """Teacher probabilities for every unlabeled weak view (N_U, C), ordered by index, and true labels
+        when every batch carries them."""
+        if self._unlabeled_batches is None or self.teacher is None:
+            raise RuntimeError(f"method {self.name!r}: call setup() before on_epoch_start()")
+        teacher = self.teacher
+        device = self.prior.device
+        scores, indices, truths = [], [], []
+        for batch in self._unlabeled_batches():
+            logits, _ = teacher.heads(teacher.model, batch["images"].to(device))
+            scores.append(torch.sigmoid(logits.float()))
+            indices.append(torch.as_tensor(batch["index"], dtype=torch.long, device=device))
+            truths.append(batch.get("labels"))
+        if not scores:
+            raise ValueError(f"method {self.name!r}: extra['unlabeled_weak_batches'] yielded no batch")
+        index = torch.cat(indices)
+        n_unlabeled = len(index)
+        if not torch.equal(index.sort().values, torch.arange(n_unlabeled, device=device)):
+            raise ValueError(f"method {self.name!r}: unlabeled_weak_batches must yield every index 0..N_U-1 "
+                             f"exactly once; got {n_unlabeled} indices in [{int(index.min())}, {int(index.max())}]")
+        probs = torch.empty(n_unlabeled, len(self.classnames), device=device)
+        probs[index] = torch.cat(scores)
+        truth = None
+        if all(t is not None for t in truths):
+            truth = torch.empty_like(probs)
+            truth[index] = torch.cat([torch.as_tensor(t, dtype=torch.float32, device=device) for t in truths])
+        return probs, truth
+
+    def on_epoch_start(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        self._check_ready()
+        if epoch < self.warmup_epochs or (self.lambda_u == 0 and not self.use_context):
+            self.active.fill_(False)
+            return {"pseudo_active": 0.0}
+        probs, truth = self._score_unlabeled()
+        self.thresholds = classwise_thresholds(probs, self.prior)
+        self.pseudo = pseudo_labels(probs, self.thresholds)
+        self.active.fill_(True)
+        diagnostics = {"pseudo_active": 1.0, "pseudo_positives_per_image": float(self.pseudo.sum(1).mean())}
+        if truth is not None:
+            quality = pseudo_label_quality(self.pseudo, truth)
+            diagnostics.update({f"pseudo_{k}": v for k, v in quality.items()})
+            diagnostics["teacher_unlabeled_mAP"] = _mean_average_precision(probs, truth)
+        return diagnostics
+
+    # -- training ----------------------------------------------------------------------------------------
+    def _context_loss(self, context_logits: Tensor, labels: Tensor) -> Tensor:
+        targets = context_targets(labels.float(), self.context_assignment, self.n_contexts)
+        return bce_loss(context_logits, targets)
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
+        heads = self._check_ready()
+        labeled, labels = batch["labeled_images"], batch["labels"]
+        active = bool(self.active) and "unlabeled_strong" in batch
+        if bool(self.active) and not active:
+            raise KeyError(f"method {self.name!r}: pseudo-labels are active but the batch has no "
+                           "'unlabeled_strong' (and 'unlabeled_index')")
+        if active:
+            if "unlabeled_index" not in batch:
+                raise KeyError(f"method {self.name!r}: batch needs 'unlabeled_index' (LongTensor (B_u,)) to look "
+                               "up the pseudo-labels of 'unlabeled_strong'")
+            strong = batch["unlabeled_strong"]
+            targets_u = self.pseudo[batch["unlabeled_index"].to(self.pseudo.device)]
+            if strong.shape[1:] == labeled.shape[1:]:  # one forward pass for both streams
+                logits, context_logits = heads(model, torch.cat([labeled, strong]))
+            else:
+                logits_l, ctx_l = heads(model, labeled)
+                logits_u, ctx_u = heads(model, strong)
+                logits = torch.cat([logits_l, logits_u])
+                context_logits = torch.cat([ctx_l, ctx_u]) if ctx_l is not None else None
+        else:
+            logits, context_logits = heads(model, labeled)
+        n_labeled = labeled.shape[0]
+        zero = logits.new_zeros(())
+        losses = {"labeled": self.classification_loss(logits[:n_labeled], labels)}
+        losses["unlabeled"] = (
+            self.lambda_u * self.classification_loss(logits[n_labeled:], targets_u) if active else zero
+        )
+        metrics: dict[str, Tensor | float] = {"pseudo_active": float(active)}
+        if context_logits is not None:
+            context = self._context_loss(context_logits[:n_labeled], labels)
+            if active:
+                context = context + self._context_loss(context_logits[n_labeled:], targets_u)
+            losses["context"] = self.lambda_c * context
+        return StepOutput(losses, metrics)
+
+
+def _mean_average_precision(probs: Tensor, truth: Tensor) -> float:
+    """Macro AP in percent over the classes with a positive (scikit-learn's definition)."""
+    from sklearn.metrics import average_precision_score
+
+    y, p = truth.cpu().numpy(), probs.cpu().numpy()
+    present = y.sum(0) > 0
+    if not present.any():
+        return 0.0
+    return 100.0 * float(average_precision_score(y[:, present], p[:, present], average="macro"))
+
+
+@METHODS.register("cap")
+class CAP(PseudoLabelMethod):
+    """CAP-style: class-wise-threshold pseudo-labels on the global image embedding; no alignment, no context."""
+
+    name = "cap"
+
+    def __init__(self, head: str = "global", context: bool = False, **options: Any) -> None:
+        super().__init__(head=head, context=context, **options)
+
+
+@METHODS.register("csa")
+class CSA(PseudoLabelMethod):
+    """CSA: label-specific features aligned with class embeddings, class-wise thresholds, context task."""
+
+    name = "csa"
+
+    def __init__(self, head: str = "aligned", context: bool = True, **options: Any) -> None:
+        super().__init__(head=head, context=context, **options)
+
+
+@METHODS.register("csa-no-context")
+class CSANoContext(PseudoLabelMethod):
+    """CSA without the context-identification task."""
+
+    name = "csa-no-context"
+
+    def __init__(self, head: str = "aligned", context: bool = False, **options: Any) -> None:
+        super().__init__(head=head, context=context, **options)

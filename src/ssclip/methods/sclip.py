@@ -1,0 +1,255 @@
+"""S-CLIP (Mo et al., NeurIPS 2023): caption-level OT pseudo-labels + keyword-level partial-label learning.
+
+A batch holds N paired images x with captions y and M unpaired images u; f, g are the normalized image and
+text embeddings, h the embeddings of the K keywords, s = exp(logit_scale). Over the global batch:
+
+- ``contrastive``: CLIP's symmetric InfoNCE on the pairs; by default (as in the S-CLIP code) the unpaired
+  images are extra negatives in the text->image direction.
+- ``caption_pl``: ``0.5 * soft CE(Q, softmax(s f(u) g(y)^T))`` where Q is the row-normalized entropic OT plan
+  between unpaired and paired *images* (cost ``1 - f(u) f(x)^T``, uniform marginals, reg 1/s, 10
+  log-domain Sinkhorn iterations).
+- ``keyword_pl``: ``0.5 * partial-label CE`` over all K keywords, the candidates of u_j being the keywords of
+  the caption of its assigned paired image ``argmax_k Q[j, k]``.
+
+The 0.5 factors are the S-CLIP code's (``L = L_clip + 0.5 CE_cap + 0.5 CE_kw``); ``pl_weight`` scales both
+on top of them. Differences from the public code, each deliberate (see ref-sclip.md):
+
+- OT runs in float32, in the log domain, outside autocast (the code's fp16 exp-domain solver underflows);
+- the caption and keyword losses can each be switched off (the code crashes without keywords);
+- keyword targets are vectorized; their weighting defaults to the softmax over the candidates (the code's
+  linear ``a / sum(a)`` is available as ``keyword_weighting="linear"``); rows without any candidate are
+  left out of the keyword mean by default (``keyword_empty_rows="count"`` keeps the code's behaviour);
+- whether gradients flow through the plan is an option (``detach_plan``, default False as in the code).
+
+:class:`PseudoLabelMethod` holds everything but the caption target, so Hard-PL and Soft-PL (``hard_pl.py``,
+``soft_pl.py``) are this method with another target -- exactly how the paper's code implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ssclip.methods.base import METHODS, Gather, Method, MethodContext, StepOutput, no_gather
+from ssclip.methods.clip_losses import clip_contrastive_loss, similarity_fp32, soft_cross_entropy
+from ssclip.pseudo.keywords import keyword_targets, partial_label_loss
+from ssclip.pseudo.sinkhorn import row_normalized, sinkhorn_log
+
+__all__ = ["PseudoLabelMethod", "SClip"]
+
+PSEUDO_LABEL_LOSSES = ("caption", "keyword")
+KEYWORD_WEIGHTINGS = ("softmax", "uniform", "linear")
+EMPTY_ROW_RULES = ("skip", "count")
+
+
+class PseudoLabelMethod(Method):
+    """Contrastive loss on the pairs + caption-level and/or keyword-level pseudo-label losses on the unpaired
+    images. Subclasses define the caption target :meth:`pseudo_targets`.
+
+    Args:
+        losses: which pseudo-label losses to add: any of ``"caption"`` and ``"keyword"``.
+        unpaired_negatives: add the unpaired images as extra negatives in the text->image direction.
+        pl_weight: multiplies both pseudo-label losses (on top of their 0.5 factor).
+        detach_target: compute the caption target without gradient.
+        keyword_weighting: how a row's target mass is spread over its candidate keywords
+            (see :func:`ssclip.pseudo.keywords.keyword_targets`).
+        keyword_empty_rows: ``"skip"`` or ``"count"`` the rows without candidate keyword in the mean
+            (see :func:`ssclip.pseudo.keywords.partial_label_loss`).
+        keyword_template: format string applied to every keyword before tokenization; ``"{}"`` is the raw
+            keyword, as in the paper.
+    """
+
+    uses_unpaired = True
+
+    def __init__(
+        self,
+        losses: Sequence[str] = ("caption", "keyword"),
+        unpaired_negatives: bool = True,
+        pl_weight: float = 1.0,
+        detach_target: bool = False,
+        keyword_weighting: str = "softmax",
+        keyword_empty_rows: str = "skip",
+        keyword_template: str = "{}",
+    ) -> None:
+        super().__init__()
+        losses = (losses,) if isinstance(losses, str) else tuple(losses)
+        unknown = [name for name in losses if name not in PSEUDO_LABEL_LOSSES]
+        if unknown or len(set(losses)) != len(losses):
+            raise ValueError(f"{self.name}: losses must be distinct names from {PSEUDO_LABEL_LOSSES}, "
+                             f"got {losses}")
+        if keyword_weighting not in KEYWORD_WEIGHTINGS:
+            raise ValueError(f"{self.name}: keyword_weighting must be one of {KEYWORD_WEIGHTINGS}, "
+                             f"got {keyword_weighting!r}")
+        if keyword_empty_rows not in EMPTY_ROW_RULES:
+            raise ValueError(f"{self.name}: keyword_empty_rows must be one of {EMPTY_ROW_RULES}, "
+                             f"got {keyword_empty_rows!r}")
+        if "{}" not in keyword_template:
+            raise ValueError(f"{self.name}: keyword_template must contain '{{}}' where the keyword goes, "
+                             f"got {keyword_template!r}")
+        if pl_weight < 0:
+            raise ValueError(f"{self.name}: pl_weight must be >= 0, got {pl_weight}")
+        self.losses = losses
+        self.unpaired_negatives = bool(unpaired_negatives)
+        self.pl_weight = float(pl_weight)
+        self.detach_target = bool(detach_target)
+        self.keyword_weighting = keyword_weighting
+        self.keyword_empty_rows = keyword_empty_rows
+        self.keyword_template = keyword_template
+        self.uses_unpaired = bool(losses) or self.unpaired_negatives
+        self.uses_keywords = "keyword" in losses  # read by the run builder to choose a vocabulary
+        self.keywords: list[str] = []
+        # Tokenized once in setup(); a non-persistent buffer so it follows the method to its device but is not
+        # tied to a checkpoint (the vocabulary is part of the run config).
+        self.register_buffer("keyword_tokens", None, persistent=False)
+
+    # --- the part subclasses change -------------------------------------------------------------------
+
+    def pseudo_targets(self, unpaired_features: Tensor, paired_features: Tensor, scale: Tensor) -> Tensor:
+        """(M, N) float32 caption targets, each row a distribution over the N paired captions."""
+        raise NotImplementedError
+
+    # --- shared machinery -----------------------------------------------------------------------------
+
+    def setup(self, context: MethodContext) -> None:
+        if not self.uses_keywords:
+            return
+        if not context.keywords:
+            raise ValueError(f"{self.name}: the keyword loss needs a keyword vocabulary, but "
+                             "MethodContext.keywords is empty; give keywords or set losses=('caption',)")
+        if context.tokenizer is None:
+            raise ValueError(f"{self.name}: the keyword loss needs MethodContext.tokenizer to encode "
+                             "the keywords, but it is None")
+        tokens = context.tokenizer([self.keyword_template.format(k) for k in context.keywords])
+        if not isinstance(tokens, Tensor) or tokens.shape[0] != len(context.keywords):
+            raise TypeError(f"{self.name}: the tokenizer must return a tensor with one row per keyword "
+                            f"({len(context.keywords)}), got {type(tokens).__name__} "
+                            f"{tuple(getattr(tokens, 'shape', ()))}")
+        self.keywords = list(context.keywords)
+        self.keyword_tokens = tokens
+
+    def training_step(
+        self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather
+    ) -> StepOutput:
+        local_paired = model.encode_image(batch["paired_images"], normalize=True)
+        paired = gather(local_paired)
+        texts = gather(model.encode_text(batch["paired_texts"], normalize=True))
+        scale = model.logit_scale.exp().reshape(())
+        unpaired = None
+        unpaired_input = batch.get("unpaired_images")
+        if self.uses_unpaired and unpaired_input is not None and len(unpaired_input) > 0:
+            unpaired = gather(model.encode_image(unpaired_input, normalize=True))
+
+        negatives = unpaired if self.unpaired_negatives else None
+        losses = {"contrastive": clip_contrastive_loss(paired, texts, scale, negatives)}
+        if not self.losses:
+            return StepOutput(losses)
+        if unpaired is None:  # e.g. every image is paired: keep the logged names stable
+            zero = losses["contrastive"].new_zeros(())
+            losses.update({f"{name}_pl": zero for name in self.losses})
+            return StepOutput(losses)
+
+        if self.detach_target:
+            with torch.no_grad():
+                targets = self.pseudo_targets(unpaired.detach(), paired.detach(), scale.detach())
+        else:
+            targets = self.pseudo_targets(unpaired, paired, scale)
+        assignment = targets.detach().argmax(-1)  # nearest paired item of every unpaired image
+        weight = 0.5 * self.pl_weight
+        metrics: dict[str, Tensor | float] = {"pl_entropy": _mean_entropy(targets.detach())}
+
+        if "caption" in self.losses:
+            caption_logits = scale * unpaired @ texts.T
+            losses["caption_pl"] = weight * soft_cross_entropy(caption_logits, targets)
+        if "keyword" in self.losses:
+            presence = gather(self._keyword_presence(batch, local_paired.shape[0]).to(torch.uint8)).bool()
+            keyword_features = model.encode_text(self._tokens_on(unpaired.device), normalize=True)
+            keyword_logits = scale * unpaired @ keyword_features.T
+            keyword_target = keyword_targets(
+                assignment, presence, keyword_logits, weighting=self.keyword_weighting
+            )
+            losses["keyword_pl"] = weight * partial_label_loss(
+                keyword_logits, keyword_target, empty_rows=self.keyword_empty_rows
+            )
+            metrics["keyword_coverage"] = (keyword_target.sum(-1) > 0).float().mean()
+
+        if "paired_labels" in batch and "unpaired_labels" in batch:
+            paired_labels = gather(batch["paired_labels"]).to(assignment.device)
+            unpaired_labels = gather(batch["unpaired_labels"]).to(assignment.device)
+            metrics["pl_accuracy"] = (paired_labels[assignment] == unpaired_labels).float().mean()
+        return StepOutput(losses, metrics)
+
+    def _tokens_on(self, device: torch.device) -> Tensor:
+        if self.keyword_tokens is None:
+            raise RuntimeError(f"{self.name}: the keyword loss has no keyword tokens; call "
+                               "setup(MethodContext(tokenizer, keywords)) before training")
+        return self.keyword_tokens.to(device)
+
+    def _keyword_presence(self, batch: dict[str, Any], n_paired: int) -> Tensor:
+        presence = batch.get("keyword_presence")
+        expected = (n_paired, len(self.keywords))
+        if presence is None:
+            raise KeyError(f"{self.name}: batch has no 'keyword_presence' (bool tensor of shape {expected}: "
+                           "keywords in each paired caption), which the keyword loss needs")
+        if tuple(presence.shape) != expected:
+            raise ValueError(f"{self.name}: batch['keyword_presence'] has shape {tuple(presence.shape)}, "
+                             f"expected (paired images, keywords) = {expected}")
+        return presence
+
+
+def _mean_entropy(probs: Tensor) -> Tensor:
+    """Mean row entropy (nats) of a row-stochastic matrix: 0 for hard targets, log N for uniform ones."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
+
+
+@METHODS.register("sclip")
+class SClip(PseudoLabelMethod):
+    """S-CLIP: the caption target is the row-normalized entropic OT plan between unpaired and paired images.
+
+    Args (besides those of :class:`PseudoLabelMethod`):
+        detach_plan: no gradient through the plan (the paper's code lets it flow, into the image features
+            and, through reg = 1/s, into the temperature).
+        ot_iters: Sinkhorn iterations, all executed (10 in the paper).
+        ot_reg: entropic regularization: ``"1/s"`` (the learned CLIP temperature, as in the paper) or a
+            positive number.
+    """
+
+    name = "sclip"
+
+    def __init__(
+        self,
+        losses: Sequence[str] = ("caption", "keyword"),
+        unpaired_negatives: bool = True,
+        pl_weight: float = 1.0,
+        detach_plan: bool = False,
+        ot_iters: int = 10,
+        ot_reg: str | float = "1/s",
+        keyword_weighting: str = "softmax",
+        keyword_empty_rows: str = "skip",
+        keyword_template: str = "{}",
+    ) -> None:
+        super().__init__(losses, unpaired_negatives, pl_weight, detach_plan, keyword_weighting,
+                         keyword_empty_rows, keyword_template)
+        if int(ot_iters) < 1:
+            raise ValueError(f"sclip: ot_iters must be >= 1, got {ot_iters}")
+        self.ot_iters = int(ot_iters)
+        self.ot_reg: float | None = None  # None: 1/s
+        if ot_reg != "1/s":
+            bad_reg = f"sclip: ot_reg must be '1/s' or a positive number, got {ot_reg!r}"
+            try:
+                self.ot_reg = float(ot_reg)
+            except (TypeError, ValueError):
+                raise ValueError(bad_reg) from None
+            if not self.ot_reg > 0:
+                raise ValueError(bad_reg)
+
+    @property
+    def detach_plan(self) -> bool:
+        return self.detach_target
+
+    def pseudo_targets(self, unpaired_features: Tensor, paired_features: Tensor, scale: Tensor) -> Tensor:
+        cost = 1 - similarity_fp32(unpaired_features, paired_features)
+        reg = 1 / scale if self.ot_reg is None else self.ot_reg
+        return row_normalized(sinkhorn_log(cost, reg, n_iters=self.ot_iters))

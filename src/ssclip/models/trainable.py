@@ -1,0 +1,77 @@
+"""The view of a CLIP that methods train, for both training regimes.
+
+- ``image_split=0`` (full fine-tuning): image inputs are pixels and every parameter may train.
+- ``image_split=k>0`` (cached regime): image inputs are the outputs of the first ``k`` stages of the image
+  tower, computed once and cached (see ``ssclip.engine.cache``); only the later stages, the projections and
+  (optionally) the text tower train.
+
+Methods only call ``encode_image``, ``encode_text``, ``encode_dense`` and ``logit_scale``, so the same
+method code runs in both regimes.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ssclip.models.dense import DenseFeatures, TowerAdapter, tower_adapter
+
+TEXT_TRAINABLE = ("all", "proj", "none")
+
+
+class TrainableCLIP(nn.Module):
+    def __init__(self, clip: nn.Module, image_split: int = 0, text_trainable: str = "all") -> None:
+        super().__init__()
+        if text_trainable not in TEXT_TRAINABLE:
+            raise ValueError(f"text_trainable must be one of {TEXT_TRAINABLE}, got {text_trainable!r}")
+        self.clip = clip
+        self.image_split = image_split
+        self.text_trainable = text_trainable
+        self._adapter: TowerAdapter | None = None
+        if image_split > 0:
+            if image_split > self.adapter.num_stages:
+                raise ValueError(f"image_split {image_split} exceeds the tower's {self.adapter.num_stages} stages")
+            self._freeze_lower_image_tower()
+        self._set_text_trainable()
+
+    @property
+    def adapter(self) -> TowerAdapter:
+        if self._adapter is None:
+            self._adapter = tower_adapter(self.clip)
+        return self._adapter
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        return self.clip.logit_scale
+
+    def _freeze_lower_image_tower(self) -> None:
+        keep = {id(p) for m in self.adapter.upper_modules(self.image_split) for p in m.parameters()}
+        for p in self.clip.visual.parameters():
+            if id(p) not in keep:
+                p.requires_grad_(False)
+
+    def _set_text_trainable(self) -> None:
+        text = self.clip.text if hasattr(self.clip, "text") else None
+        if self.text_trainable == "all" or text is None:
+            return
+        proj = getattr(text, "proj", None)
+        proj_params = {id(p) for p in proj.parameters()} if isinstance(proj, nn.Module) else set()
+        for p in text.parameters():
+            p.requires_grad_(self.text_trainable == "proj" and id(p) in proj_params)
+
+    def lower(self, pixels: Tensor) -> Tensor:
+        """What the cache stores for ``pixels`` (identity in the full regime)."""
+        return self.adapter.lower(pixels, self.image_split) if self.image_split > 0 else pixels
+
+    def encode_dense(self, x: Tensor) -> DenseFeatures:
+        h = x if self.image_split > 0 else self.adapter.lower(x, 0)
+        return self.adapter.project(self.adapter.upper(h, self.image_split))
+
+    def encode_image(self, x: Tensor, normalize: bool = False) -> Tensor:
+        if self.image_split == 0:
+            return self.clip.encode_image(x, normalize=normalize)
+        pooled = self.encode_dense(x).pooled
+        return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    def encode_text(self, text: Tensor, normalize: bool = False) -> Tensor:
+        return self.clip.encode_text(text, normalize=normalize)

@@ -1,0 +1,83 @@
+"""Figures and Markdown for run reports (the demo and the benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ssclip.engine.logger import read_log  # noqa: E402
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str = "{:.1f}") -> str:
+    head = "| " + " | ".join(columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n"
+    lines = []
+    for row in rows:
+        cells = [fmt.format(row[c]) if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def plot_training_curves(runs: Mapping[str, Path], path: Path, metrics: Sequence[str]) -> Path:
+    """Left: training loss per step; right: evaluation metrics per epoch, one line per run."""
+    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.2 * (1 + len(metrics)), 3.4))
+    for name, folder in runs.items():
+        log = read_log(folder / "log.jsonl")
+        train = [r for r in log if r["kind"] == "train"]
+        evals = [r for r in log if r["kind"] == "eval"]
+        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label=name, lw=1)
+        for ax, key in zip(axes[1:], metrics, strict=True):
+            ax.plot([r["epoch"] for r in evals if key in r], [r[key] for r in evals if key in r], marker=".",
+                    label=name)
+    axes[0].set(title="training loss", xlabel="step")
+    for ax, key in zip(axes[1:], metrics, strict=True):
+        ax.set(title=key, xlabel="epoch")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_final_bars(results: Mapping[str, Mapping[str, float]], keys: Sequence[str], path: Path) -> Path:
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(keys), 3.4))
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        xs = [k + i * width for k in range(len(keys))]
+        ax.bar(xs, [results[name].get(k, 0.0) for k in keys], width, label=name)
+    ax.set_xticks([k + width * (len(names) - 1) / 2 for k in range(len(keys))], keys, rotation=20)
+    ax.set_ylabel("%")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_step_metric(folder: Path, key: str, path: Path, title: str, window: int = 10) -> Path | None:
+    log = [r for r in read_log(folder / "log.jsonl") if r["kind"] == "train" and key in r]
+    if not log:
+        return None
+    steps = [r["step"] for r in log]
+    values = [100 * r[key] for r in log]
+    smooth = [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+              for i in range(len(values))]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, values, alpha=0.3, lw=1)
+    ax.plot(steps, smooth, lw=2, label=f"moving mean ({window} steps)")
+    ax.set(title=title, xlabel="step", ylabel="%", ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,103 @@
+"""High-level training runs: everything between a dataset and a trained, evaluated, saved model.
+
+``train_captions`` runs one S-CLIP-family method on image-caption data; the CLI, the demo and the
+benchmarks all go through it, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssclip.data.split import split_labeled
+from ssclip.data.types import ImageCaptions
+from ssclip.engine.trainer import TrainConfig, Trainer, resolve_device
+from ssclip.methods import create_method
+from ssclip.methods.base import MethodContext
+from ssclip.models.factory import CLIPBundle, save_clip, seed_everything
+from ssclip.models.trainable import TrainableCLIP
+from ssclip.tasks.captions import (
+    CaptionEvaluator,
+    CaptionTaskConfig,
+    CaptionTrainData,
+    choose_keywords,
+    make_store,
+    resolve_image_split,
+)
+from ssclip.tasks.stores import SubsetStore
+
+log = logging.getLogger(__name__)
+
+
+def train_captions(
+    bundle: CLIPBundle,
+    train_records: Sequence[ImageCaptions],
+    eval_records: Sequence[ImageCaptions],
+    classnames: Sequence[str] | None,
+    method: str,
+    task: CaptionTaskConfig,
+    train: TrainConfig,
+    output_dir: str | Path,
+    method_options: dict[str, Any] | None = None,
+    resume: str | Path | None = None,
+    device: str | torch.device = "auto",
+    save_model: bool = True,
+) -> dict[str, Any]:
+    """Train ``method`` on a seeded ``label_ratio`` of paired images plus the rest as unpaired images,
+    evaluate on ``eval_records`` after every epoch, save checkpoints and the final model. Returns a summary
+    with the final metrics."""
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    seed_everything(train.seed)
+    bundle.model.to(dev)
+    split = resolve_image_split(bundle.model, task.regime, task.image_split)
+    model = TrainableCLIP(bundle.model, image_split=split, text_trainable=task.text_trainable)
+
+    labeled, unlabeled = split_labeled(len(train_records), task.label_ratio, task.seed)
+    paired = [train_records[i] for i in labeled]
+    algo = create_method(method, **(method_options or {}))
+    needs_unpaired = algo.uses_unpaired and len(unlabeled) > 0
+
+    # One cache of every training image serves every label ratio and seed.
+    all_store = make_store(bundle, model, train_records, task, "train", task.n_views, device=dev)
+    eval_store = make_store(bundle, model, eval_records, task, "eval", 1, device=dev)
+    keywords = choose_keywords(task.keywords, paired, classnames or []) if getattr(algo, "uses_keywords", False) else []
+    algo.setup(MethodContext(tokenizer=bundle.tokenizer, keywords=keywords))
+    data = CaptionTrainData(
+        paired,
+        SubsetStore(all_store, labeled),
+        SubsetStore(all_store, unlabeled) if needs_unpaired else None,
+        bundle.tokenizer,
+        keywords,
+        seed=task.seed,
+        paired_batch_size=task.paired_batch_size,
+        unpaired_batch_size=task.unpaired_batch_size,
+        paired_labels=[train_records[i].label for i in labeled],
+        unpaired_labels=[train_records[i].label for i in unlabeled],
+    )
+    evaluator = CaptionEvaluator(eval_records, eval_store, bundle.tokenizer, classnames, task.templates, dev)
+    trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
+    if resume is not None:
+        trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
+    (output_dir / "run_config.json").write_text(json.dumps(
+        {"method": method, "method_options": method_options or {}, "task": asdict(task), "train": asdict(train),
+         "model": bundle.name, "image_split": split, "n_paired": len(paired), "n_unpaired": len(unlabeled),
+         "keywords": keywords}, indent=2, default=str))
+    history = trainer.fit()
+    final = history[-1] if history else evaluator(model)
+    if save_model:
+        save_clip(bundle, output_dir / "model")
+    summary = {"method": method, "label_ratio": task.label_ratio, "seed": task.seed, "metrics": final,
+               "history": history, "wall_time_s": time.perf_counter() - started, "n_paired": len(paired),
+               "keywords": keywords, "regime": task.regime, "image_split": split}
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary

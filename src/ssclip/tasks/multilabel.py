@@ -1,0 +1,109 @@
+"""The multi-label task (CSA and its baselines): labeled and unlabeled streams, weak/strong views, evaluation.
+
+The labeled stream sets the epoch; each step also draws unlabeled images, given to the method twice: a weak
+view (for the teacher) and a strong view (for the student), as FixMatch and the multi-label predecessors do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ssclip.engine.samplers import EpochSampler, InfiniteSampler
+from ssclip.eval.multilabel import DecisionRule, multilabel_metrics
+from ssclip.tasks.stores import InputStore
+
+
+@dataclass
+class MultiLabelTaskConfig:
+    label_ratio: float = 0.1
+    seed: int = 0
+    regime: str = "cached"
+    image_split: int | None = None
+    n_views: int = 4  # weak views per image (1 evaluation view + augmented)
+    n_strong_views: int = 4  # strong views per image (cached regime)
+    labeled_batch_size: int = 16
+    unlabeled_batch_size: int = 48
+    templates: list[str] = field(default_factory=lambda: ["an aerial photograph of {}."])
+    aerial_augmentation: bool = True
+    cache_dir: str | None = ".cache/ssclip"
+    decision_rule: str = "prior"  # for CF1/OF1: class-wise thresholds matching labeled label frequencies
+
+
+class MultiLabelTrainData:
+    """Implements the engine's TrainData protocol."""
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        labeled: np.ndarray,
+        unlabeled: np.ndarray,
+        weak: InputStore,
+        strong: InputStore | None,
+        seed: int,
+        labeled_batch_size: int,
+        unlabeled_batch_size: int,
+    ) -> None:
+        self.labels = torch.as_tensor(labels, dtype=torch.float32)
+        self.labeled, self.unlabeled = np.asarray(labeled), np.asarray(unlabeled)
+        self.weak, self.strong = weak, strong
+        self.primary = EpochSampler(len(self.labeled), labeled_batch_size, seed)
+        self.secondary = (InfiniteSampler(len(self.unlabeled), unlabeled_batch_size, seed)
+                          if strong is not None and len(self.unlabeled) else None)
+
+    def make_batch(self, primary: np.ndarray, secondary: np.ndarray | None, epoch: int) -> dict[str, Any]:
+        rows = self.labeled[primary]
+        batch: dict[str, Any] = {"labeled_images": self.weak.train(rows, epoch), "labels": self.labels[rows]}
+        if secondary is not None and self.strong is not None:
+            urows = self.unlabeled[secondary]
+            batch["unlabeled_weak"] = self.weak.train(urows, epoch)
+            batch["unlabeled_strong"] = self.strong.train(urows, epoch)
+            batch["unlabeled_index"] = torch.as_tensor(secondary, dtype=torch.long)
+            batch["unlabeled_labels"] = self.labels[urows]
+        return batch
+
+    def unlabeled_weak_batches(self, batch_size: int = 256) -> Callable[[], Iterator[dict[str, Any]]]:
+        """All unlabeled images' evaluation views, for the teacher's per-epoch pseudo-labelling."""
+
+        def iterate() -> Iterator[dict[str, Any]]:
+            for start in range(0, len(self.unlabeled), batch_size):
+                pos = np.arange(start, min(start + batch_size, len(self.unlabeled)))
+                rows = self.unlabeled[pos]
+                yield {"images": self.weak.eval(rows), "index": torch.as_tensor(pos),
+                       "labels": self.labels[rows]}
+
+        return iterate
+
+
+class MultiLabelEvaluator:
+    """mAP, CF1, OF1 (and CP/CR/OP/OR) of a method's probabilities on held-out images."""
+
+    def __init__(self, store: InputStore, labels: np.ndarray, prior: Tensor, decision_rule: str,
+                 predict: Callable[[nn.Module, Tensor], Tensor], device, batch_size: int = 128) -> None:
+        self.store, self.labels, self.prior = store, torch.as_tensor(labels), prior
+        self.rule, self.predict, self.device, self.batch_size = DecisionRule.parse(decision_rule), predict, device, batch_size
+
+    @torch.no_grad()
+    def probabilities(self, model: nn.Module) -> Tensor:
+        was_training = model.training
+        model.eval()
+        out = []
+        for start in range(0, len(self.store), self.batch_size):
+            idx = np.arange(start, min(start + self.batch_size, len(self.store)))
+            out.append(self.predict(model, self.store.eval(idx).to(self.device)).float().cpu())
+        model.train(was_training)
+        return torch.cat(out)
+
+    def __call__(self, model: nn.Module, epoch: int = 0) -> dict[str, float]:
+        probs = self.probabilities(model)
+        thresholds = self.rule.thresholds(probs, self.prior if self.rule.kind == "prior" else None)
+        return multilabel_metrics(probs, self.labels, thresholds)
+
+
+def label_prior(labels: np.ndarray, rows: Sequence[int]) -> Tensor:
+    return torch.as_tensor(np.asarray(labels)[np.asarray(rows)].mean(0), dtype=torch.float32)

@@ -1,0 +1,177 @@
+"""Models: real pretrained weights offline, zero-shot start, save/load, open_clip paths, dense features."""
+
+from __future__ import annotations
+
+import json
+
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from ssclip.models import create_clip, dense_features, imagenet_efficientnet_lite0, load_clip, save_clip
+from ssclip.models.trainable import TrainableCLIP
+
+TINY = {
+    "tiny-vit-test": {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    },
+    "tiny-rn-test": {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def default_bundle():
+    torch.manual_seed(0)
+    return create_clip()
+
+
+@pytest.fixture(scope="module")
+def tiny_configs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("configs")
+    for name, cfg in TINY.items():
+        (folder / f"{name}.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(folder)
+    return list(TINY)
+
+
+def test_imagenet_head_predicts_chelsea_as_egyptian_cat(default_bundle):
+    skimage_data = pytest.importorskip("skimage.data")
+    net = imagenet_efficientnet_lite0()
+    x = default_bundle.eval_transform(Image.fromarray(skimage_data.chelsea())).unsqueeze(0)
+    with torch.no_grad():
+        assert int(net(x).argmax()) == 285  # "Egyptian cat": the packaged ImageNet weights really loaded
+        coffee = default_bundle.eval_transform(Image.fromarray(skimage_data.coffee())).unsqueeze(0)
+        assert int(net(coffee).argmax()) == 967  # espresso
+
+
+def test_text_tower_ranks_paraphrase_above_unrelated(default_bundle):
+    m, tok = default_bundle.model.eval(), default_bundle.tokenizer
+    with torch.no_grad():
+        e = m.encode_text(tok(["many cars are parked in the lot", "a parking lot full of vehicles",
+                               "the cat sleeps on the sofa"]), normalize=True)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+
+
+def test_offline_creation_needs_no_network(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    bundle = create_clip(zeroshot_init="random")
+    assert bundle.tokenizer(["a road"]).shape[0] == 1
+
+
+ZS_NAMES = ["a photo of a cat.", "a photo of a cup of coffee.", "a photo of a rocket.", "a photo of a dog.",
+            "a photo of a car."]
+
+
+def _zeroshot_predictions(bundle) -> list[int]:
+    skimage_data = pytest.importorskip("skimage.data")
+    images = [skimage_data.chelsea(), skimage_data.coffee(), skimage_data.rocket()]
+    x = torch.stack([bundle.eval_transform(Image.fromarray(i)) for i in images])
+    m = bundle.model.eval()
+    with torch.no_grad():
+        sims = m.encode_image(x, normalize=True) @ m.encode_text(bundle.tokenizer(ZS_NAMES), normalize=True).T
+    return sims.argmax(1).tolist()
+
+
+def test_softmax_bridge_classifies_natural_images_zero_shot(tmp_path):
+    bundle = create_clip(zeroshot_init="imagenet-bridge-softmax")
+    assert _zeroshot_predictions(bundle) == [0, 1, 2]  # cat, coffee, rocket before any training
+    again = load_clip(save_clip(bundle, tmp_path / "softmax"))
+    assert _zeroshot_predictions(again) == [0, 1, 2]
+
+
+def test_linear_bridge_beats_random_projection(default_bundle):
+    torch.manual_seed(0)
+    random_start = create_clip(zeroshot_init="random")
+    correct = sum(p == t for p, t in zip(_zeroshot_predictions(default_bundle), [0, 1, 2], strict=True))
+    correct_random = sum(p == t for p, t in zip(_zeroshot_predictions(random_start), [0, 1, 2], strict=True))
+    assert correct >= 2 > correct_random  # measured: coffee and rocket right, the cat taken for coffee
+
+
+def test_save_load_roundtrip_and_open_clip_local_dir(default_bundle, tmp_path):
+    folder = save_clip(default_bundle, tmp_path / "model")
+    x = torch.randn(2, 3, 224, 224)
+    texts = ["a harbor with boats", "dense residential area"]
+    ref_model = default_bundle.model.eval()
+    with torch.no_grad():
+        ref_i, ref_t = ref_model.encode_image(x), ref_model.encode_text(default_bundle.tokenizer(texts))
+        again = load_clip(folder)
+        again.model.eval()
+        assert torch.equal(again.model.encode_image(x), ref_i)
+        assert torch.equal(again.model.encode_text(again.tokenizer(texts)), ref_t)
+        oc_model, _, oc_eval = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+        oc_model.eval()
+        assert torch.allclose(oc_model.encode_image(x), ref_i, atol=1e-6)
+        oc_tok = open_clip.get_tokenizer(f"local-dir:{folder}")
+        assert torch.allclose(oc_model.encode_text(oc_tok(texts)), ref_t, atol=1e-5)
+    via_name = create_clip(f"local-dir:{folder}")
+    assert via_name.name == default_bundle.name
+
+
+def test_open_clip_architectures_and_local_checkpoint(tiny_configs, tmp_path):
+    for name in tiny_configs:
+        bundle = create_clip(name)
+        ckpt = tmp_path / f"{name}.pt"
+        torch.save({"state_dict": bundle.model.state_dict()}, ckpt)
+        again = create_clip(name, str(ckpt))
+        x = torch.randn(1, 3, 64, 64)
+        with torch.no_grad():
+            assert torch.allclose(bundle.model.eval().encode_image(x), again.model.eval().encode_image(x))
+        assert bundle.tokenizer(["a road"]).shape == (1, 16)
+
+
+def test_unknown_pretrained_tag_error_is_clear(tiny_configs):
+    with pytest.raises(RuntimeError, match="offline default"):
+        create_clip("tiny-vit-test", "no-such-tag")
+
+
+@pytest.mark.parametrize(("name", "n_tokens"), [("tiny-vit-test", 16), ("tiny-rn-test", 4)])
+def test_dense_features_open_clip_towers(tiny_configs, name, n_tokens):
+    bundle = create_clip(name)
+    model = bundle.model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        d = dense_features(model, x)
+        assert d.tokens.shape == (2, n_tokens, 32)  # ViT: 4x4 patches of 16 px; ResNet: 2x2 map (stride 32)
+        assert torch.allclose(d.pooled, model.encode_image(x), atol=1e-5)
+
+
+def test_dense_features_timm_cnn(default_bundle):
+    model = default_bundle.model.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        d = dense_features(model, x)
+        assert d.tokens.shape == (2, 49, 384)  # 7x7 map of EfficientNet-Lite0
+        # average pooling then a linear projection: the pooled embedding is the mean of projected tokens
+        assert torch.allclose(d.pooled, d.tokens.mean(1), atol=1e-4)
+        assert torch.allclose(d.pooled, model.encode_image(x), atol=1e-4)
+
+
+def test_cached_regime_matches_full_forward_and_freezes_lower(default_bundle):
+    model = default_bundle.model.eval()
+    view = TrainableCLIP(model, image_split=6)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(view.encode_image(view.lower(x)), model.encode_image(x), atol=1e-4)
+    trainable = {n for n, p in model.visual.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("trunk.blocks.6", "trunk.conv_head", "trunk.bn2", "head."))
+                             for n in trainable)
+    for p in model.parameters():
+        p.requires_grad_(True)
+
+
+def test_bad_saved_folder_error_names_file(tmp_path):
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"nothing": 1}))
+    with pytest.raises(ValueError, match="model_cfg"):
+        load_clip(tmp_path)
