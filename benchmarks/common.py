@@ -19,8 +19,10 @@ DEFAULT_UCM = REPO.parent / "shared" / "data" / "ucm"
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
-    return (f"{platform.system()} {platform.machine()} ({cpu}), {torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}")
+    return (
+        f"{platform.system()} {platform.machine()} ({cpu}), {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}"
+    )
 
 
 def today() -> str:
@@ -49,8 +51,9 @@ def group_runs(runs: Sequence[Mapping[str, Any]], key: str) -> dict[tuple[str, f
     return out
 
 
-def paired_differences(runs: Sequence[Mapping[str, Any]], a: tuple[str, float], b: tuple[str, float],
-                       key: str) -> list[float]:
+def paired_differences(
+    runs: Sequence[Mapping[str, Any]], a: tuple[str, float], b: tuple[str, float], key: str
+) -> list[float]:
     """Per-seed a - b (same seed = same split of pairs): the honest comparison on a small test set."""
     by = {(r["method"], r["label_ratio"], r["seed"]): r["metrics"][key] for r in runs}
     seeds = sorted({r["seed"] for r in runs})

@@ -35,7 +35,6 @@ from common import (  # noqa: E402
     today,
     write_section,
 )
-
 from ssclip.cli import load_config, split_config  # noqa: E402
 from ssclip.data.ucm import load_ucm  # noqa: E402
 from ssclip.engine.trainer import TrainConfig  # noqa: E402
@@ -43,28 +42,47 @@ from ssclip.models.factory import create_clip  # noqa: E402
 from ssclip.runs import train_captions  # noqa: E402
 from ssclip.tasks.captions import CaptionTaskConfig  # noqa: E402
 
-PLAN = ["initial:0.1", "supervised:0.1", "hard-pl:0.1", "soft-pl:0.1", "sclip:0.1", "supervised:1.0",
-        "sclip:0.3"]
+PLAN = [
+    "initial:0.1",
+    "supervised:0.1",
+    "hard-pl:0.1",
+    "soft-pl:0.1",
+    "sclip:0.1",
+    "supervised:1.0",
+    "sclip:0.3",
+]
 METRICS = ["zeroshot_top1", "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "mean_recall"]
 PRESET = "ucm-sclip"
 
 
 def command_for(method: str, ratio: float, seed: int, out: Path, data: Path) -> str:
-    base = (f"ssclip train --task captions --data {data} --format ucm --config {PRESET} --method {method} "
-            f"--label-ratio {ratio} --seed {seed} --output {out}")
+    base = (
+        f"ssclip train --task captions --data {data} --format ucm --config {PRESET} --method {method} "
+        f"--label-ratio {ratio} --seed {seed} --output {out}"
+    )
     return base + (" --epochs 0" if method == "initial" else "")
 
 
 def run_one(method: str, ratio: float, seed: int, data, out: Path, cfg: dict, device: str) -> dict:
     train_part, task_part = split_config(cfg, TrainConfig, CaptionTaskConfig)
-    task = CaptionTaskConfig(**{**task_part, "label_ratio": ratio, "seed": seed,
-                                "cache_dir": str(REPO / ".cache" / "ssclip")})
+    task = CaptionTaskConfig(
+        **{**task_part, "label_ratio": ratio, "seed": seed, "cache_dir": str(REPO / ".cache" / "ssclip")}
+    )
     train = TrainConfig(**{**train_part, "seed": seed, "progress": False})
     algo = method
     if method == "initial":
         algo, train.epochs = "supervised", 0
-    summary = train_captions(create_clip(), data.captions("train"), data.captions("test"), data.classnames,
-                             algo, task, train, out, device=device)
+    summary = train_captions(
+        create_clip(),
+        data.captions("train"),
+        data.captions("test"),
+        data.classnames,
+        algo,
+        task,
+        train,
+        out,
+        device=device,
+    )
     return summary
 
 
@@ -90,7 +108,7 @@ def main() -> int:
     for entry in args.plan:
         method, ratio_text = entry.split(":")
         ratio = float(ratio_text)
-        for seed in (args.seeds if method != "initial" else args.seeds[:1]):
+        for seed in args.seeds if method != "initial" else args.seeds[:1]:
             out = args.runs / f"{method}-{ratio:g}-seed{seed}"
             metrics_file = out / "metrics.json"
             if metrics_file.exists():
@@ -101,18 +119,37 @@ def main() -> int:
             else:
                 t0 = time.perf_counter()
                 summary = run_one(method, ratio, seed, data, out, cfg, args.device)
-                print(f"{method} {ratio:g} seed {seed}: zero-shot {summary['metrics']['zeroshot_top1']:.1f} "
-                      f"mean recall {summary['metrics']['mean_recall']:.1f} ({time.perf_counter() - t0:.0f} s)",
-                      flush=True)
+                print(
+                    f"{method} {ratio:g} seed {seed}: zero-shot {summary['metrics']['zeroshot_top1']:.1f} "
+                    f"mean recall {summary['metrics']['mean_recall']:.1f} ({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
             m = summary["metrics"]
-            runs.append({"method": method, "label_ratio": ratio, "seed": seed,
-                         "metrics": {k: round(float(m[k]), 2) for k in METRICS},
-                         "wall_time_s": round(summary["wall_time_s"], 1),
-                         "command": command_for(method, ratio, seed, out, args.data)})
+            runs.append(
+                {
+                    "method": method,
+                    "label_ratio": ratio,
+                    "seed": seed,
+                    "metrics": {k: round(float(m[k]), 2) for k in METRICS},
+                    "wall_time_s": round(summary["wall_time_s"], 1),
+                    "command": command_for(method, ratio, seed, out, args.data),
+                }
+            )
     wall = time.perf_counter() - started
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({"benchmark": "ucm_sclip", "date": today(), "machine": machine(),
-                                        "revision": git_revision(), "preset": cfg, "runs": runs}, indent=2))
+    args.results.write_text(
+        json.dumps(
+            {
+                "benchmark": "ucm_sclip",
+                "date": today(),
+                "machine": machine(),
+                "revision": git_revision(),
+                "preset": cfg,
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
     write_section(args.results_md, "ucm-sclip", render(runs, cfg, wall))
     print(render(runs, cfg, wall))
     return 0
@@ -144,8 +181,10 @@ def render(runs: list[dict], cfg: dict, wall: float) -> str:
             d = paired_differences(runs, a, ("supervised", 0.1), metric)
             if d:
                 lines.append(f"- {a[0]} - supervised (10%), {metric}: " + ", ".join(f"{x:+.1f}" for x in d))
-    lines += ["", "Each trained model is re-created by the `command` stored with its run in "
-              "`benchmarks/results/ucm_sclip.json`."]
+    lines += [
+        "",
+        "Each trained model is re-created by the `command` stored with its run in `benchmarks/results/ucm_sclip.json`.",
+    ]
     return "\n".join(lines)
 
 

@@ -241,9 +241,7 @@ def test_read_caption_csv_wrong_separator_suggests_the_other(tmp_path: Path) -> 
 def test_read_caption_csv_missing_column_lists_columns(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_text("image,caption\na.jpg,c\n")
-    with pytest.raises(
-        KeyError, match=r"\['filepath', 'title'\] not found .*columns found: \['image', 'caption'\]"
-    ):
+    with pytest.raises(KeyError, match=r"\['filepath', 'title'\] not found .*columns found: \['image', 'caption'\]"):
         read_caption_csv(path)
 
 
@@ -589,20 +587,14 @@ def test_read_nuswide_matrix_and_concepts_file(nuswide: Path) -> None:
 def test_read_nuswide_errors(nuswide: Path) -> None:
     image_list = nuswide / "ImageList" / "Imagelist.txt"
     labels = nuswide / "Groundtruth" / "AllLabels"
-    with pytest.raises(
-        ValueError, match=r"Labels_sky_Train.txt: 1 label lines but .*Imagelist.txt lists 3 images"
-    ):
+    with pytest.raises(ValueError, match=r"Labels_sky_Train.txt: 1 label lines but .*Imagelist.txt lists 3 images"):
         read_nuswide(image_list, labels, nuswide / "Flickr", label_suffix="_Train")
     per_split = nuswide / "TrainTestLabels"
     per_split.mkdir()
     (per_split / "Labels_sky_Train.txt").write_text("1\n0\n1\n")
-    with pytest.raises(
-        FileNotFoundError, match=r"TrainTestLabels: no 'Labels_<concept>.txt' .*label_suffix='_Train'"
-    ):
+    with pytest.raises(FileNotFoundError, match=r"TrainTestLabels: no 'Labels_<concept>.txt' .*label_suffix='_Train'"):
         read_nuswide(image_list, per_split, nuswide / "Flickr")
-    assert read_nuswide(image_list, per_split, nuswide / "Flickr", label_suffix="_Train").classnames == [
-        "sky"
-    ]
+    assert read_nuswide(image_list, per_split, nuswide / "Flickr", label_suffix="_Train").classnames == ["sky"]
     (labels / "Labels_sky.txt").write_text("1\n0\nyes\n")
     with pytest.raises(ValueError, match=r"Labels_sky.txt, line 3, field 'sky': expected 0 or 1"):
         read_nuswide(image_list, labels, nuswide / "Flickr")
@@ -630,9 +622,7 @@ def test_read_multilabel_csv_list_layout(tmp_path: Path) -> None:
 
     fixed = read_multilabel_csv(path, classnames=["water", "trees", "grass", "sand"])
     np.testing.assert_array_equal(fixed.labels, [[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 0]])
-    with pytest.raises(
-        ValueError, match=r"labels.csv, line 2, field 'labels': label 'grass' is not in classnames"
-    ):
+    with pytest.raises(ValueError, match=r"labels.csv, line 2, field 'labels': label 'grass' is not in classnames"):
         read_multilabel_csv(path, classnames=["trees", "water"])
 
 
@@ -706,8 +696,7 @@ def test_split_labeled_rejects_bad_ratio() -> None:
 
 def test_split_by_name() -> None:
     records = [
-        ImageCaptions(image=Path(f"{i}.jpg"), captions=("c",), split=s)
-        for i, s in enumerate(["a", "b", "a", "c"])
+        ImageCaptions(image=Path(f"{i}.jpg"), captions=("c",), split=s) for i, s in enumerate(["a", "b", "a", "c"])
     ]
     assert [r.image.name for r in split_by_name(records, "a")] == ["0.jpg", "2.jpg"]
     assert [r.image.name for r in split_by_name(records, ["b", "c"])] == ["1.jpg", "3.jpg"]

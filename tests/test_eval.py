@@ -458,9 +458,7 @@ def test_decision_rule_parsing_and_thresholds() -> None:
     assert rule.thresholds(probs).tolist() == pytest.approx([0.3, 0.3])
     prior_rule = DecisionRule.parse(" Prior ")
     assert str(prior_rule) == "prior"
-    torch.testing.assert_close(
-        prior_rule.thresholds(probs, torch.tensor([1 / 3, 2 / 3])), torch.tensor([0.9, 0.2])
-    )
+    torch.testing.assert_close(prior_rule.thresholds(probs, torch.tensor([1 / 3, 2 / 3])), torch.tensor([0.9, 0.2]))
     with pytest.raises(ValueError, match="needs the per-class prior"):
         prior_rule.thresholds(probs)
     for bad in ("half", "fixed:", "fixed:1.5", "topk:3"):

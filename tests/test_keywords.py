@@ -197,5 +197,4 @@ def test_keyword_targets_bad_shapes() -> None:
     with pytest.raises(ValueError, match="keyword_logits has shape"):
         keyword_targets(torch.tensor([0, 1]), torch.zeros(3, 4, dtype=torch.bool), torch.zeros(2, 5))
     with pytest.raises(ValueError, match="weighting"):
-        keyword_targets(torch.tensor([0]), torch.ones(1, 2, dtype=torch.bool), torch.zeros(1, 2),
-                        weighting="max")  # type: ignore[arg-type]
+        keyword_targets(torch.tensor([0]), torch.ones(1, 2, dtype=torch.bool), torch.zeros(1, 2), weighting="max")  # type: ignore[arg-type]

@@ -54,8 +54,16 @@ def test_imagenet_head_predicts_chelsea_as_egyptian_cat(default_bundle):
 def test_text_tower_ranks_paraphrase_above_unrelated(default_bundle):
     m, tok = default_bundle.model.eval(), default_bundle.tokenizer
     with torch.no_grad():
-        e = m.encode_text(tok(["many cars are parked in the lot", "a parking lot full of vehicles",
-                               "the cat sleeps on the sofa"]), normalize=True)
+        e = m.encode_text(
+            tok(
+                [
+                    "many cars are parked in the lot",
+                    "a parking lot full of vehicles",
+                    "the cat sleeps on the sofa",
+                ]
+            ),
+            normalize=True,
+        )
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2
 
 
@@ -70,8 +78,13 @@ def test_offline_creation_needs_no_network(monkeypatch):
     assert bundle.tokenizer(["a road"]).shape[0] == 1
 
 
-ZS_NAMES = ["a photo of a cat.", "a photo of a cup of coffee.", "a photo of a rocket.", "a photo of a dog.",
-            "a photo of a car."]
+ZS_NAMES = [
+    "a photo of a cat.",
+    "a photo of a cup of coffee.",
+    "a photo of a rocket.",
+    "a photo of a dog.",
+    "a photo of a car.",
+]
 
 
 def _zeroshot_predictions(bundle) -> list[int]:
@@ -165,8 +178,9 @@ def test_cached_regime_matches_full_forward_and_freezes_lower(default_bundle):
     with torch.no_grad():
         assert torch.allclose(view.encode_image(view.lower(x)), model.encode_image(x), atol=1e-4)
     trainable = {n for n, p in model.visual.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith(("trunk.blocks.6", "trunk.conv_head", "trunk.bn2", "head."))
-                             for n in trainable)
+    assert trainable and all(
+        n.startswith(("trunk.blocks.6", "trunk.conv_head", "trunk.bn2", "head.")) for n in trainable
+    )
     for p in model.parameters():
         p.requires_grad_(True)
 

@@ -80,8 +80,7 @@ def test_stable_at_small_reg_where_exp_domain_underflows() -> None:
     cost[0] = 2.0  # a row as far from everything as possible
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exp_domain = ot.sinkhorn(torch.full((64,), 1 / 64), torch.full((64,), 1 / 64), cost, 0.01,
-                                 numItermax=10)
+        exp_domain = ot.sinkhorn(torch.full((64,), 1 / 64), torch.full((64,), 1 / 64), cost, 0.01, numItermax=10)
     # POT's exp-domain solver degenerates here (rows with ~zero mass), which is why we work in logs.
     assert exp_domain.sum(-1).min() < 1e-3 / 64
     plan = sinkhorn_log(cost, 0.01, n_iters=10)

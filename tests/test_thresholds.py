@@ -108,7 +108,11 @@ def test_quality_against_sklearn() -> None:
 def test_quality_perfect_and_empty() -> None:
     truth = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     assert pseudo_label_quality(truth, truth) == {
-        "precision": 100.0, "recall": 100.0, "f1": 100.0, "macro_precision": 100.0, "macro_recall": 100.0,
+        "precision": 100.0,
+        "recall": 100.0,
+        "f1": 100.0,
+        "macro_precision": 100.0,
+        "macro_recall": 100.0,
     }
     empty = pseudo_label_quality(torch.zeros(2, 2), truth)
     assert empty["precision"] == 0.0 and empty["recall"] == 0.0 and empty["f1"] == 0.0

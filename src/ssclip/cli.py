@@ -25,75 +25,112 @@ Semi-supervised adaptation of CLIP to specialist domains.
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="effnet-lite0-minilm",
-                   help="offline tower pair, open_clip architecture (e.g. ViT-B-32), a saved model folder or "
-                        "local-dir:PATH (default: %(default)s)")
-    p.add_argument("--pretrained", default=None,
-                   help="open_clip pretrained tag (needs network) or a local checkpoint file")
-    p.add_argument("--zeroshot-init", default="imagenet-bridge", choices=["imagenet-bridge", "random"],
-                   help="image projection start of the offline default (default: %(default)s)")
+    p.add_argument(
+        "--model",
+        default="effnet-lite0-minilm",
+        help="offline tower pair, open_clip architecture (e.g. ViT-B-32), a saved model folder or "
+        "local-dir:PATH (default: %(default)s)",
+    )
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="open_clip pretrained tag (needs network) or a local checkpoint file",
+    )
+    p.add_argument(
+        "--zeroshot-init",
+        default="imagenet-bridge",
+        choices=["imagenet-bridge", "random"],
+        help="image projection start of the offline default (default: %(default)s)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default: %(default)s)")
 
 
 def _add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     from ssclip.data.sources import FORMATS
 
-    p.add_argument("--data", required=required,
-                   help="dataset path (for --format synthetic: 'n=1200,seed=0' or empty)")
+    p.add_argument("--data", required=required, help="dataset path (for --format synthetic: 'n=1200,seed=0' or empty)")
     p.add_argument("--format", required=required, choices=FORMATS.names(), help="dataset format")
     p.add_argument("--image-root", default=None, help="folder image paths are relative to (default: beside the file)")
     p.add_argument("--filename-map", default=None, help="captions-json: CSV mapping JSON filenames to images")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssclip", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ssclip", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("models", help="list model names", description="List the model names create_clip accepts.")
 
-    ev = sub.add_parser("eval", help="evaluate a model on a dataset",
-                        description="Evaluate any model on a dataset and write a JSON result file. Tasks: "
-                                    "zeroshot (classes), retrieval (captions), multilabel (mAP/CF1/OF1).")
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a model on a dataset",
+        description="Evaluate any model on a dataset and write a JSON result file. Tasks: "
+        "zeroshot (classes), retrieval (captions), multilabel (mAP/CF1/OF1).",
+    )
     _add_model_args(ev)
     _add_data_args(ev)
     ev.add_argument("--split", default="test", help="split to evaluate; 'all' for every image (default: %(default)s)")
-    ev.add_argument("--task", default="auto", choices=["auto", "zeroshot", "retrieval", "multilabel"],
-                    help="auto: every task the data supports")
+    ev.add_argument(
+        "--task",
+        default="auto",
+        choices=["auto", "zeroshot", "retrieval", "multilabel"],
+        help="auto: every task the data supports",
+    )
     ev.add_argument("--templates", default="aerial", help="template set name, JSON file or '|'-separated list")
-    ev.add_argument("--decision-rule", default="prior",
-                    help="multi-label decision rule: 'prior' (class-wise thresholds matching the train split's "
-                         "label frequencies) or a fixed probability such as 0.5")
+    ev.add_argument(
+        "--decision-rule",
+        default="prior",
+        help="multi-label decision rule: 'prior' (class-wise thresholds matching the train split's "
+        "label frequencies) or a fixed probability such as 0.5",
+    )
     ev.add_argument("--output", default=None, help="result JSON (default: print only)")
 
-    tr = sub.add_parser("train", help="train a method", description=(
-        "Train one method. --task captions: supervised, hard-pl, soft-pl, sclip (paired + unpaired images). "
-        "--task multilabel: zero-shot, labeled-only, cap, csa, csa-no-context. Settings come from --config "
-        "(YAML; keys are the fields of TrainConfig and of the task config, plus 'method_options') and are "
-        "overridden by flags."))
+    tr = sub.add_parser(
+        "train",
+        help="train a method",
+        description=(
+            "Train one method. --task captions: supervised, hard-pl, soft-pl, sclip (paired + unpaired images). "
+            "--task multilabel: zero-shot, labeled-only, cap, csa, csa-no-context. Settings come from --config "
+            "(YAML; keys are the fields of TrainConfig and of the task config, plus 'method_options') and are "
+            "overridden by flags."
+        ),
+    )
     _add_model_args(tr)
     _add_data_args(tr)
     tr.add_argument("--task", default="captions", choices=["captions", "multilabel"])
     tr.add_argument("--method", required=True, help="method name (see --task)")
     tr.add_argument("--label-ratio", type=float, default=None, help="share of train images that keep annotations")
     tr.add_argument("--seed", type=int, default=None)
-    tr.add_argument("--regime", choices=["cached", "full"], default=None,
-                    help="cached: frozen lower image tower computed once (fast, CPU); full: fine-tune everything")
+    tr.add_argument(
+        "--regime",
+        choices=["cached", "full"],
+        default=None,
+        help="cached: frozen lower image tower computed once (fast, CPU); full: fine-tune everything",
+    )
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--config", default=None, help="YAML config file or a preset name from configs/")
-    tr.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="method option, e.g. detach_plan=true (repeatable)")
+    tr.add_argument(
+        "--method-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method option, e.g. detach_plan=true (repeatable)",
+    )
     tr.add_argument("--train-split", default="train")
     tr.add_argument("--eval-split", default="test")
     tr.add_argument("--output", required=True, help="run folder: checkpoints, logs, metrics, saved model")
     tr.add_argument("--resume", default=None, help="checkpoint path, or 'latest' for OUTPUT/last.pt")
 
-    de = sub.add_parser("demo", help="supervised vs S-CLIP on synthetic data, with a report",
-                        description="Train 'supervised' and 'sclip' from the same few pairs of the embedded "
-                                    "synthetic aerial data with the offline default model, evaluate both, print "
-                                    "a comparison and write report.md with plots.")
+    de = sub.add_parser(
+        "demo",
+        help="supervised vs S-CLIP on synthetic data, with a report",
+        description="Train 'supervised' and 'sclip' from the same few pairs of the embedded "
+        "synthetic aerial data with the offline default model, evaluate both, print "
+        "a comparison and write report.md with plots.",
+    )
     de.add_argument("--output", default="runs/demo")
     de.add_argument("--n-images", type=int, default=1200)
     de.add_argument("--label-ratio", type=float, default=0.1)
@@ -101,9 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--device", default="auto")
 
-    sy = sub.add_parser("synth", help="write the synthetic data set to disk",
-                        description="Write the embedded synthetic aerial scenes as a class-folder tree, a "
-                                    "Karpathy caption JSON and a multi-label CSV.")
+    sy = sub.add_parser(
+        "synth",
+        help="write the synthetic data set to disk",
+        description="Write the embedded synthetic aerial scenes as a class-folder tree, a "
+        "Karpathy caption JSON and a multi-label CSV.",
+    )
     sy.add_argument("--output", required=True)
     sy.add_argument("--n", type=int, default=1200)
     sy.add_argument("--seed", type=int, default=0)
@@ -176,10 +216,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bundle = _bundle(args)
     source = _source(args)
     split = None if args.split == "all" else args.split
-    result = evaluate_source(bundle, source, split, task=args.task, templates=args.templates,
-                             decision_rule=args.decision_rule, device=args.device)
-    payload = {"model": args.model, "pretrained": args.pretrained, "data": args.data, "format": args.format,
-               "split": args.split, "metrics": result}
+    result = evaluate_source(
+        bundle,
+        source,
+        split,
+        task=args.task,
+        templates=args.templates,
+        decision_rule=args.decision_rule,
+        device=args.device,
+    )
+    payload = {
+        "model": args.model,
+        "pretrained": args.pretrained,
+        "data": args.data,
+        "format": args.format,
+        "split": args.split,
+        "metrics": result,
+    }
     text = json.dumps(payload, indent=2)
     print(text)
     if args.output:
@@ -192,8 +245,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ssclip.engine.trainer import TrainConfig
 
     cfg = load_config(args.config)
-    overrides = {"label_ratio": args.label_ratio, "seed": args.seed, "regime": args.regime,
-                 "epochs": args.epochs, "lr": args.lr}
+    overrides = {
+        "label_ratio": args.label_ratio,
+        "seed": args.seed,
+        "regime": args.regime,
+        "epochs": args.epochs,
+        "lr": args.lr,
+    }
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     method_options = dict(cfg.get("method_options") or {})
     for item in args.method_option:
@@ -211,9 +269,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "seed" in task_part:
             train_part["seed"] = task_part["seed"]
         summary = train_captions(
-            bundle, source.caption_records(args.train_split), source.caption_records(args.eval_split),
-            source.classnames, args.method, CaptionTaskConfig(**task_part), TrainConfig(**train_part),
-            args.output, method_options=method_options, resume=args.resume, device=args.device)
+            bundle,
+            source.caption_records(args.train_split),
+            source.caption_records(args.eval_split),
+            source.classnames,
+            args.method,
+            CaptionTaskConfig(**task_part),
+            TrainConfig(**train_part),
+            args.output,
+            method_options=method_options,
+            resume=args.resume,
+            device=args.device,
+        )
     else:
         from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel
 
@@ -221,19 +288,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "seed" in task_part:
             train_part["seed"] = task_part["seed"]
         summary = train_multilabel(
-            bundle, source.multilabel_set(args.train_split), source.multilabel_set(args.eval_split), args.method,
-            MultiLabelTaskConfig(**task_part), TrainConfig(**train_part), args.output,
-            method_options=method_options, resume=args.resume, device=args.device)
-    print(json.dumps({"method": args.method, "metrics": summary["metrics"],
-                      "wall_time_s": round(summary["wall_time_s"], 1)}, indent=2))
+            bundle,
+            source.multilabel_set(args.train_split),
+            source.multilabel_set(args.eval_split),
+            args.method,
+            MultiLabelTaskConfig(**task_part),
+            TrainConfig(**train_part),
+            args.output,
+            method_options=method_options,
+            resume=args.resume,
+            device=args.device,
+        )
+    print(
+        json.dumps(
+            {
+                "method": args.method,
+                "metrics": summary["metrics"],
+                "wall_time_s": round(summary["wall_time_s"], 1),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ssclip.demo import run_demo
 
-    run_demo(Path(args.output), n_images=args.n_images, label_ratio=args.label_ratio, epochs=args.epochs,
-             seed=args.seed, device=args.device)
+    run_demo(
+        Path(args.output),
+        n_images=args.n_images,
+        label_ratio=args.label_ratio,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+    )
     return 0
 
 

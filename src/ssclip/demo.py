@@ -21,8 +21,14 @@ METHODS = ("supervised", "sclip")
 COLUMNS = ["method", "zeroshot_top1", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "mean_recall"]
 
 
-def run_demo(output: Path, n_images: int = 1200, label_ratio: float = 0.1, epochs: int = 30, seed: int = 0,
-             device: str = "auto") -> dict[str, dict[str, float]]:
+def run_demo(
+    output: Path,
+    n_images: int = 1200,
+    label_ratio: float = 0.1,
+    epochs: int = 30,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict[str, dict[str, float]]:
     started = time.perf_counter()
     output.mkdir(parents=True, exist_ok=True)
     data = generate_synthetic(n_images, seed=seed)
@@ -35,8 +41,18 @@ def run_demo(output: Path, n_images: int = 1200, label_ratio: float = 0.1, epoch
     for method in METHODS:
         bundle = create_clip()
         cfg = TrainConfig(epochs=epochs, lr=1e-4, seed=seed, warmup_steps=10)
-        summary = train_captions(bundle, train, test, data.classnames, method, task, cfg, output / method,
-                                 device=device, save_model=method == "sclip")
+        summary = train_captions(
+            bundle,
+            train,
+            test,
+            data.classnames,
+            method,
+            task,
+            cfg,
+            output / method,
+            device=device,
+            save_model=method == "sclip",
+        )
         results[method] = summary["metrics"]
         initial = summary["history"][0] if summary["history"] else initial
     rows = [{"method": "initial model", **initial}] + [{"method": m, **results[m]} for m in METHODS]
@@ -46,8 +62,12 @@ def run_demo(output: Path, n_images: int = 1200, label_ratio: float = 0.1, epoch
     figures = {
         "curves": plot_training_curves(runs, output / "curves.png", ["zeroshot_top1", "mean_recall"]),
         "final": plot_final_bars(results, COLUMNS[1:], output / "final.png"),
-        "pseudo": plot_step_metric(output / "sclip", "pl_accuracy", output / "pseudo_labels.png",
-                                   "caption pseudo-labels: paired image of the right class"),
+        "pseudo": plot_step_metric(
+            output / "sclip",
+            "pl_accuracy",
+            output / "pseudo_labels.png",
+            "caption pseudo-labels: paired image of the right class",
+        ),
     }
     minutes = (time.perf_counter() - started) / 60
     n_pairs = json.loads((output / "sclip" / "run_config.json").read_text())["n_paired"]
@@ -56,13 +76,19 @@ def run_demo(output: Path, n_images: int = 1200, label_ratio: float = 0.1, epoch
         f"{len(train)} training images, {n_pairs} of them paired with captions (label ratio {label_ratio}); "
         f"{len(test)} test images; {epochs} epochs; offline default model, cached regime; seed {seed}; "
         f"{minutes:.1f} min in all.\n",
-        "## Test metrics (%)\n", table,
-        "## Training curves\n", "![curves](curves.png)\n", "![final](final.png)\n",
+        "## Test metrics (%)\n",
+        table,
+        "## Training curves\n",
+        "![curves](curves.png)\n",
+        "![final](final.png)\n",
     ]
     if figures["pseudo"] is not None:
-        lines += ["## Caption pseudo-labels\n",
-                  "How often the OT pseudo-label of an unpaired image pointed at a paired image of the same "
-                  "scene class (known for synthetic data):\n", "![pseudo-labels](pseudo_labels.png)\n"]
+        lines += [
+            "## Caption pseudo-labels\n",
+            "How often the OT pseudo-label of an unpaired image pointed at a paired image of the same "
+            "scene class (known for synthetic data):\n",
+            "![pseudo-labels](pseudo_labels.png)\n",
+        ]
     (output / "report.md").write_text("\n".join(lines))
     (output / "results.json").write_text(json.dumps({"initial": initial, **results}, indent=2))
     print(f"report: {output / 'report.md'}")

@@ -56,8 +56,9 @@ def evaluate_source(
         cls_set = source.classification_set(split)
         img = _image_features(bundle, cls_set.images, dev)
         head = zeroshot_classifier(bundle.model, bundle.tokenizer, cls_set.classnames, tmpl, dev).cpu()
-        results["zeroshot"] = classification_metrics(img @ head, torch.as_tensor(cls_set.targets),
-                                                     len(cls_set.classnames))
+        results["zeroshot"] = classification_metrics(
+            img @ head, torch.as_tensor(cls_set.targets), len(cls_set.classnames)
+        )
     if "multilabel" in want and source.multilabel is not None:
         ml = source.multilabel_set(split)
         img = _image_features(bundle, ml.images, dev)
@@ -69,8 +70,10 @@ def evaluate_source(
             train_rows = source.rows("train") if split is not None else source.rows(None)
             prior = torch.as_tensor(source.multilabel.labels[train_rows].mean(0), dtype=torch.float32)
         thresholds = rule.thresholds(probs, prior)
-        results["multilabel"] = {**multilabel_metrics(probs, torch.as_tensor(ml.labels), thresholds),
-                                 "decision_rule": str(rule)}
+        results["multilabel"] = {
+            **multilabel_metrics(probs, torch.as_tensor(ml.labels), thresholds),
+            "decision_rule": str(rule),
+        }
     if not results:
         raise ValueError(f"nothing to evaluate: task {task!r} is not supported by this dataset")
     return results

@@ -32,8 +32,12 @@ def plot_training_curves(runs: Mapping[str, Path], path: Path, metrics: Sequence
         evals = [r for r in log if r["kind"] == "eval"]
         axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label=name, lw=1)
         for ax, key in zip(axes[1:], metrics, strict=True):
-            ax.plot([r["epoch"] for r in evals if key in r], [r[key] for r in evals if key in r], marker=".",
-                    label=name)
+            ax.plot(
+                [r["epoch"] for r in evals if key in r],
+                [r[key] for r in evals if key in r],
+                marker=".",
+                label=name,
+            )
     axes[0].set(title="training loss", xlabel="step")
     for ax, key in zip(axes[1:], metrics, strict=True):
         ax.set(title=key, xlabel="epoch")
@@ -69,8 +73,10 @@ def plot_step_metric(folder: Path, key: str, path: Path, title: str, window: int
         return None
     steps = [r["step"] for r in log]
     values = [100 * r[key] for r in log]
-    smooth = [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
-              for i in range(len(values))]
+    smooth = [
+        sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+        for i in range(len(values))
+    ]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(steps, values, alpha=0.3, lw=1)
     ax.plot(steps, smooth, lw=2, label=f"moving mean ({window} steps)")

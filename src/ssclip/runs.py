@@ -88,16 +88,38 @@ def train_captions(
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
     if resume is not None:
         trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
-    (output_dir / "run_config.json").write_text(json.dumps(
-        {"method": method, "method_options": method_options or {}, "task": asdict(task), "train": asdict(train),
-         "model": bundle.name, "image_split": split, "n_paired": len(paired), "n_unpaired": len(unlabeled),
-         "keywords": keywords}, indent=2, default=str))
+    (output_dir / "run_config.json").write_text(
+        json.dumps(
+            {
+                "method": method,
+                "method_options": method_options or {},
+                "task": asdict(task),
+                "train": asdict(train),
+                "model": bundle.name,
+                "image_split": split,
+                "n_paired": len(paired),
+                "n_unpaired": len(unlabeled),
+                "keywords": keywords,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     history = trainer.fit()
     final = history[-1] if history else evaluator(model)
     if save_model:
         save_clip(bundle, output_dir / "model")
-    summary = {"method": method, "label_ratio": task.label_ratio, "seed": task.seed, "metrics": final,
-               "history": history, "wall_time_s": time.perf_counter() - started, "n_paired": len(paired),
-               "keywords": keywords, "regime": task.regime, "image_split": split}
+    summary = {
+        "method": method,
+        "label_ratio": task.label_ratio,
+        "seed": task.seed,
+        "metrics": final,
+        "history": history,
+        "wall_time_s": time.perf_counter() - started,
+        "n_paired": len(paired),
+        "keywords": keywords,
+        "regime": task.regime,
+        "image_split": split,
+    }
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary

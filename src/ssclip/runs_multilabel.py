@@ -19,15 +19,25 @@ from ssclip.methods.base import MethodContext
 from ssclip.models.factory import CLIPBundle, seed_everything
 from ssclip.models.trainable import TrainableCLIP
 from ssclip.tasks.captions import CaptionTaskConfig, make_store, resolve_image_split
-from ssclip.tasks.multilabel import MultiLabelEvaluator, MultiLabelTaskConfig, MultiLabelTrainData, label_prior
+from ssclip.tasks.multilabel import (
+    MultiLabelEvaluator,
+    MultiLabelTaskConfig,
+    MultiLabelTrainData,
+    label_prior,
+)
 
 __all__ = ["MultiLabelTaskConfig", "train_multilabel"]
 
 
 def _as_caption_cfg(task: MultiLabelTaskConfig) -> CaptionTaskConfig:
     # make_store only reads the regime-related fields, shared by both task configs.
-    return CaptionTaskConfig(seed=task.seed, regime=task.regime, image_split=task.image_split,
-                             aerial_augmentation=task.aerial_augmentation, cache_dir=task.cache_dir)
+    return CaptionTaskConfig(
+        seed=task.seed,
+        regime=task.regime,
+        image_split=task.image_split,
+        aerial_augmentation=task.aerial_augmentation,
+        cache_dir=task.cache_dir,
+    )
 
 
 def _records(ml: MultiLabelSet):
@@ -62,31 +72,72 @@ def train_multilabel(
     store_cfg = _as_caption_cfg(task)
     records = _records(train_set)
     weak = make_store(bundle, model, records, store_cfg, "ml-weak", task.n_views, "weak", dev)
-    strong = (make_store(bundle, model, records, store_cfg, "ml-strong", task.n_strong_views, "strong", dev)
-              if algo.uses_unpaired else None)
+    strong = (
+        make_store(bundle, model, records, store_cfg, "ml-strong", task.n_strong_views, "strong", dev)
+        if algo.uses_unpaired
+        else None
+    )
     eval_store = make_store(bundle, model, _records(eval_set), store_cfg, "ml-eval", 1, device=dev)
-    data = MultiLabelTrainData(train_set.labels, labeled, unlabeled, weak, strong, task.seed,
-                               task.labeled_batch_size, task.unlabeled_batch_size)
+    data = MultiLabelTrainData(
+        train_set.labels,
+        labeled,
+        unlabeled,
+        weak,
+        strong,
+        task.seed,
+        task.labeled_batch_size,
+        task.unlabeled_batch_size,
+    )
     prior = label_prior(train_set.labels, labeled)
-    algo.setup(MethodContext(tokenizer=bundle.tokenizer, extra={
-        "classnames": list(train_set.classnames), "templates": list(task.templates),
-        "labeled_labels": train_set.labels[labeled], "unlabeled_weak_batches": data.unlabeled_weak_batches(),
-        "output_dir": output_dir, "device": dev, "model": model}))
-    evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule,
-                                    algo.predict_proba, dev)
+    algo.setup(
+        MethodContext(
+            tokenizer=bundle.tokenizer,
+            extra={
+                "classnames": list(train_set.classnames),
+                "templates": list(task.templates),
+                "labeled_labels": train_set.labels[labeled],
+                "unlabeled_weak_batches": data.unlabeled_weak_batches(),
+                "output_dir": output_dir,
+                "device": dev,
+                "model": model,
+                "epochs": train.epochs,
+            },
+        )
+    )
+    evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule, algo.predict_proba, dev)
     if not getattr(algo, "trains", True):
         train.epochs = 0
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
     if resume is not None:
         trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
-    (output_dir / "run_config.json").write_text(json.dumps(
-        {"method": method, "method_options": method_options or {}, "task": asdict(task), "train": asdict(train),
-         "model": bundle.name, "image_split": split, "n_labeled": len(labeled), "n_unlabeled": len(unlabeled)},
-        indent=2, default=str))
+    (output_dir / "run_config.json").write_text(
+        json.dumps(
+            {
+                "method": method,
+                "method_options": method_options or {},
+                "task": asdict(task),
+                "train": asdict(train),
+                "model": bundle.name,
+                "image_split": split,
+                "n_labeled": len(labeled),
+                "n_unlabeled": len(unlabeled),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     history = trainer.fit()
     final = history[-1] if history else evaluator(algo.inference_model(model))
-    summary = {"method": method, "label_ratio": task.label_ratio, "seed": task.seed, "metrics": final,
-               "history": history, "wall_time_s": time.perf_counter() - started, "regime": task.regime,
-               "image_split": split, "n_labeled": len(labeled)}
+    summary = {
+        "method": method,
+        "label_ratio": task.label_ratio,
+        "seed": task.seed,
+        "metrics": final,
+        "history": history,
+        "wall_time_s": time.perf_counter() - started,
+        "regime": task.regime,
+        "image_split": split,
+        "n_labeled": len(labeled),
+    }
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary

@@ -130,9 +130,7 @@ def read_caption_json(
             missing.append(f"images[{index}] {filename!r}: tried {tried}")
             image = candidates[0]
         records.append(
-            ImageCaptions(
-                image=image, captions=captions, split=split, label=map_labels.get(filename), key=filename
-            )
+            ImageCaptions(image=image, captions=captions, split=split, label=map_labels.get(filename), key=filename)
         )
     if missing:
         raise FileNotFoundError(_missing_message(f"{json_path}", missing, "image files"))
@@ -168,9 +166,7 @@ def _load_karpathy_entries(json_path: Path) -> list[dict]:
         with open(json_path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as err:
-        raise ValueError(
-            f"{json_path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
-        ) from err
+        raise ValueError(f"{json_path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(
             f"{json_path}: expected a Karpathy-style caption file, an object with an 'images' list "
@@ -261,9 +257,7 @@ def read_caption_csv(
         resolved = _resolve_with_cwd_fallback(root, image)
         if not resolved.is_file():
             missing.append(f"line {first_line[image]} {image!r}: tried {resolved}")
-        records.append(
-            ImageCaptions(image=resolved, captions=tuple(captions), split=split_of[image], key=image)
-        )
+        records.append(ImageCaptions(image=resolved, captions=tuple(captions), split=split_of[image], key=image))
     if missing:
         raise FileNotFoundError(_missing_message(str(path), missing, "image files"))
     return records
@@ -273,9 +267,7 @@ def read_caption_csv(
 # Shared table / file helpers (also used by multilabel.py)
 
 
-def read_table(
-    path: str | Path, required: Sequence[str], sep: str | None = None
-) -> list[tuple[int, dict[str, str]]]:
+def read_table(path: str | Path, required: Sequence[str], sep: str | None = None) -> list[tuple[int, dict[str, str]]]:
     """Read a delimited text table with a header row; returns ``(line number, row dict)`` pairs.
 
     A missing required column raises a ``KeyError`` naming the file, the separator used, the columns found
@@ -304,9 +296,7 @@ def read_table(
 
 def check_images_exist(paths: Sequence[Path], labels: Sequence[str], source: str) -> None:
     """Raise one ``FileNotFoundError`` listing (up to 5 of) the paths that do not exist."""
-    missing = [
-        f"{label}: tried {path}" for path, label in zip(paths, labels, strict=True) if not path.is_file()
-    ]
+    missing = [f"{label}: tried {path}" for path, label in zip(paths, labels, strict=True) if not path.is_file()]
     if missing:
         raise FileNotFoundError(_missing_message(source, missing, "image files"))
 
@@ -318,18 +308,14 @@ def _separator_for(path: Path, sep: str | None) -> str:
 
 
 def _missing_column_message(path: Path, sep: str, absent: Sequence[str], columns: Sequence[str]) -> str:
-    message = (
-        f"{path}: column(s) {list(absent)} not found with separator {sep!r}; columns found: {list(columns)}."
-    )
+    message = f"{path}: column(s) {list(absent)} not found with separator {sep!r}; columns found: {list(columns)}."
     other = "," if sep == "\t" else "\t"
     header = sep.join(columns)
     if other in header:
         looks = _sep_name(other)
         message += f" The header contains {other!r}: this file looks {looks}-separated, pass sep={other!r}."
     else:
-        message += (
-            f" If the file is {_sep_name(other)}-separated, pass sep={other!r}; otherwise name the columns."
-        )
+        message += f" If the file is {_sep_name(other)}-separated, pass sep={other!r}; otherwise name the columns."
     return message
 
 
@@ -339,9 +325,7 @@ def _sep_name(sep: str) -> str:
 
 def _missing_message(source: str, missing: Sequence[str], what: str) -> str:
     listed = "\n  ".join(missing[:_MAX_LISTED_MISSING])
-    more = (
-        f"\n  ... and {len(missing) - _MAX_LISTED_MISSING} more" if len(missing) > _MAX_LISTED_MISSING else ""
-    )
+    more = f"\n  ... and {len(missing) - _MAX_LISTED_MISSING} more" if len(missing) > _MAX_LISTED_MISSING else ""
     return f"{source}: {len(missing)} {what} not found:\n  {listed}{more}"
 
 

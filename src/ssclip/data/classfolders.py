@@ -114,9 +114,7 @@ def read_class_folders(
     keys: list[str] = []
     for target, folder in enumerate(folders):
         files = sorted(
-            p
-            for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in allowed
+            p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in allowed
         )
         images.extend(files)
         targets.extend([target] * len(files))

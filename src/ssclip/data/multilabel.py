@@ -64,9 +64,7 @@ def read_ucm_multilabel(
         raise ValueError(f"{txt_path}, line 1: expected a header 'IMAGE\\LABEL <label> <label> ...'")
     header = lines[0].split("\t")
     if len(header) < 2:
-        raise ValueError(
-            f"{txt_path}, line 1: expected a header 'IMAGE\\LABEL<TAB><label>...', got {lines[0]!r}"
-        )
+        raise ValueError(f"{txt_path}, line 1: expected a header 'IMAGE\\LABEL<TAB><label>...', got {lines[0]!r}")
     label_names = [name.strip() for name in header[1:]]
 
     names: list[str] = []
@@ -78,29 +76,20 @@ def read_ucm_multilabel(
         cells = text.split("\t")
         name = cells[0].strip()
         if len(cells) != len(header):
-            raise ValueError(
-                f"{txt_path}, line {line_no}: {len(cells)} fields, expected {len(header)} (tab-separated)"
-            )
+            raise ValueError(f"{txt_path}, line {line_no}: {len(cells)} fields, expected {len(header)} (tab-separated)")
         if name in seen:
-            raise ValueError(
-                f"{txt_path}, line {line_no}: image {name!r} already listed on line {seen[name]}"
-            )
+            raise ValueError(f"{txt_path}, line {line_no}: image {name!r} already listed on line {seen[name]}")
         seen[name] = line_no
         names.append(name)
         rows.append(
-            [
-                _binary(v.strip(), txt_path, line_no, label)
-                for v, label in zip(cells[1:], label_names, strict=True)
-            ]
+            [_binary(v.strip(), txt_path, line_no, label) for v, label in zip(cells[1:], label_names, strict=True)]
         )
 
     images, missing = [], []
     for name in names:
         folder = _TRAILING_DIGITS.sub("", name)
         candidates = [
-            base / folder / f"{name}{ext}"
-            for base in (image_root / "Images", image_root)
-            for ext in extensions
+            base / folder / f"{name}{ext}" for base in (image_root / "Images", image_root) for ext in extensions
         ]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
@@ -112,23 +101,18 @@ def read_ucm_multilabel(
         images.append(found)
     if missing:
         raise FileNotFoundError(
-            f"{txt_path}: {len(missing)} image files not found under {image_root}:\n  "
-            + "\n  ".join(missing[:5])
+            f"{txt_path}: {len(missing)} image files not found under {image_root}:\n  " + "\n  ".join(missing[:5])
         )
     labels = np.array(rows, dtype=np.uint8).reshape(len(names), len(label_names))
     classnames = [readable_class_name(name) for name in label_names]
-    return MultiLabelSet(
-        images=images, labels=labels, classnames=classnames, keys=names, splits=[None] * len(names)
-    )
+    return MultiLabelSet(images=images, labels=labels, classnames=classnames, keys=names, splits=[None] * len(names))
 
 
 # ----------------------------------------------------------------------------------------------------------
 # COCO instances
 
 
-def read_coco_instances(
-    json_path: str | Path, image_root: str | Path, check_images: bool = True
-) -> MultiLabelSet:
+def read_coco_instances(json_path: str | Path, image_root: str | Path, check_images: bool = True) -> MultiLabelSet:
     """Read a COCO ``instances_<split>.json``: one label per category present among an image's annotations.
 
     Classes are the categories sorted by id (80 for COCO 2014/2017, names as in the file); only images with
@@ -171,9 +155,7 @@ def read_coco_instances(
         check_images_exist(images, [f"image {key!r}" for key in keys], str(json_path))
     labels = np.stack(rows) if rows else np.zeros((0, len(categories)), dtype=np.uint8)
     classnames = [str(c["name"]) for c in categories]
-    return MultiLabelSet(
-        images=images, labels=labels, classnames=classnames, keys=keys, splits=[split] * len(keys)
-    )
+    return MultiLabelSet(images=images, labels=labels, classnames=classnames, keys=keys, splits=[split] * len(keys))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -192,9 +174,7 @@ def read_voc(root: str | Path, split: str = "train", check_images: bool = True) 
     root = Path(root)
     main = root / "ImageSets" / "Main"
     suffix = f"_{split}.txt"
-    class_files = (
-        sorted(p for p in main.glob(f"*{suffix}") if p.name != f"{split}.txt") if main.is_dir() else []
-    )
+    class_files = sorted(p for p in main.glob(f"*{suffix}") if p.name != f"{split}.txt") if main.is_dir() else []
     if not class_files:
         raise FileNotFoundError(f"{main}: no '<class>{suffix}' files found (is root the VOC20xx folder?)")
     raw_names = [p.name[: -len(suffix)] for p in class_files]
@@ -217,23 +197,17 @@ def read_voc(root: str | Path, split: str = "train", check_images: bool = True) 
             ids = list(values)
         absent = [i for i in ids if i not in values]
         if absent or len(values) != len(ids):
-            detail = (
-                f"image {absent[0]!r} is missing" if absent else f"{len(values)} images, expected {len(ids)}"
-            )
+            detail = f"image {absent[0]!r} is missing" if absent else f"{len(values)} images, expected {len(ids)}"
             raise ValueError(f"{path}: does not list the same images as {order_file.name} ({detail})")
         columns.append(values)
 
     assert ids is not None
-    labels = np.array([[col[i] for col in columns] for i in ids], dtype=np.uint8).reshape(
-        len(ids), len(columns)
-    )
+    labels = np.array([[col[i] for col in columns] for i in ids], dtype=np.uint8).reshape(len(ids), len(columns))
     images = [root / "JPEGImages" / f"{i}.jpg" for i in ids]
     if check_images:
         check_images_exist(images, [f"image {i!r}" for i in ids], str(main))
     classnames = [readable_class_name(name) for name in raw_names]
-    return MultiLabelSet(
-        images=images, labels=labels, classnames=classnames, keys=ids, splits=[split] * len(ids)
-    )
+    return MultiLabelSet(images=images, labels=labels, classnames=classnames, keys=ids, splits=[split] * len(ids))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -278,9 +252,7 @@ def read_nuswide(
             path = labels / f"Labels_{name}{label_suffix}.txt"
             values = [line.strip() for line in _text_lines(path) if line.strip()]
             if len(values) != len(relative):
-                raise ValueError(
-                    f"{path}: {len(values)} label lines but {image_list} lists {len(relative)} images"
-                )
+                raise ValueError(f"{path}: {len(values)} label lines but {image_list} lists {len(relative)} images")
             matrix[:, column] = [_binary(v, path, i + 1, name) for i, v in enumerate(values)]
     else:
         if names is None:
@@ -296,9 +268,7 @@ def read_nuswide(
         images = [p for p, kept in zip(images, keep, strict=True) if kept]
     if check_images:
         check_images_exist(images, [f"image {k!r}" for k in keys], str(image_list))
-    return MultiLabelSet(
-        images=images, labels=matrix, classnames=list(names), keys=keys, splits=[split] * len(keys)
-    )
+    return MultiLabelSet(images=images, labels=matrix, classnames=list(names), keys=keys, splits=[split] * len(keys))
 
 
 def _discover_concepts(folder: Path, label_suffix: str) -> list[str]:
@@ -337,9 +307,7 @@ def _read_label_matrix(path: Path, n_images: int, names: Sequence[str]) -> np.nd
             continue
         cells = text.split()
         if len(cells) != len(names):
-            raise ValueError(
-                f"{path}, line {line_no}: {len(cells)} values, expected {len(names)} (one per concept)"
-            )
+            raise ValueError(f"{path}, line {line_no}: {len(cells)} values, expected {len(names)} (one per concept)")
         rows.append([_binary(v, path, line_no, name) for v, name in zip(cells, names, strict=True)])
     if len(rows) != n_images:
         raise ValueError(f"{path}: {len(rows)} label rows but the image list has {n_images} images")
@@ -390,9 +358,7 @@ def read_multilabel_csv(
             [[_binary(row[c].strip(), path, line, c) for c in columns] for line, row in rows], dtype=np.uint8
         ).reshape(len(rows), len(columns))
     else:
-        per_row = [
-            [name.strip() for name in row[labels_key].split(label_sep) if name.strip()] for _, row in rows
-        ]
+        per_row = [[name.strip() for name in row[labels_key].split(label_sep) if name.strip()] for _, row in rows]
         if classnames is None:
             names = sorted({name for row_names in per_row for name in row_names})
         else:
@@ -402,9 +368,7 @@ def read_multilabel_csv(
         for r, ((line, _), row_names) in enumerate(zip(rows, per_row, strict=True)):
             for name in row_names:
                 if name not in column:
-                    raise ValueError(
-                        f"{path}, line {line}, field {labels_key!r}: label {name!r} is not in classnames"
-                    )
+                    raise ValueError(f"{path}, line {line}, field {labels_key!r}: label {name!r} is not in classnames")
                 matrix[r, column[name]] = 1
 
     keys, images, splits = [], [], []
@@ -416,7 +380,5 @@ def read_multilabel_csv(
         images.append(Path(image) if Path(image).is_absolute() else root / image)
         splits.append((row.get(split_key) or "").strip() or None)
     if check_images:
-        check_images_exist(
-            images, [f"line {line} {k!r}" for (line, _), k in zip(rows, keys, strict=True)], str(path)
-        )
+        check_images_exist(images, [f"line {line} {k!r}" for (line, _), k in zip(rows, keys, strict=True)], str(path))
     return MultiLabelSet(images=images, labels=matrix, classnames=names, keys=keys, splits=splits)

@@ -43,21 +43,33 @@ class DataSource:
             raise ValueError("this dataset has no multi-labels (use multilabel-*, coco, voc, ucm or synthetic)")
         rows = self.rows(split)
         ml = self.multilabel
-        return MultiLabelSet([ml.images[i] for i in rows], ml.labels[rows], list(ml.classnames),
-                             [ml.keys[i] for i in rows] if ml.keys else [],
-                             [self.splits[i] for i in rows] if self.splits else [])
+        return MultiLabelSet(
+            [ml.images[i] for i in rows],
+            ml.labels[rows],
+            list(ml.classnames),
+            [ml.keys[i] for i in rows] if ml.keys else [],
+            [self.splits[i] for i in rows] if self.splits else [],
+        )
 
     def classification_set(self, split: str | None) -> ClassificationSet:
         if self.classification is not None:
             rows = self.rows(split)
             c = self.classification
-            return ClassificationSet([c.images[i] for i in rows], [c.targets[i] for i in rows], c.classnames,
-                                     [c.keys[i] for i in rows] if c.keys else [])
+            return ClassificationSet(
+                [c.images[i] for i in rows],
+                [c.targets[i] for i in rows],
+                c.classnames,
+                [c.keys[i] for i in rows] if c.keys else [],
+            )
         if self.captions is not None and self.classnames:
             recs = self.caption_records(split)
             if all(r.label is not None for r in recs):
-                return ClassificationSet([r.image for r in recs], [int(r.label) for r in recs],  # type: ignore
-                                         list(self.classnames), [r.key for r in recs])
+                return ClassificationSet(
+                    [r.image for r in recs],
+                    [int(r.label) for r in recs],  # type: ignore
+                    list(self.classnames),
+                    [r.key for r in recs],
+                )
         raise ValueError("this dataset has no scene classes (use class-folder, ucm or synthetic)")
 
 
@@ -86,8 +98,9 @@ def _synthetic(path: str, n: int = 1200, seed: int = 0, **_: object) -> DataSour
 
 
 @FORMATS.register("captions-json")
-def _captions_json(path: str, image_root: str | None = None, filename_map: str | None = None,
-                   **_: object) -> DataSource:
+def _captions_json(
+    path: str, image_root: str | None = None, filename_map: str | None = None, **_: object
+) -> DataSource:
     recs = read_caption_json(path, image_root=image_root, filename_map=filename_map)
     return DataSource(recs, None, None, [r.split for r in recs])
 

@@ -24,7 +24,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +180,7 @@ class SyntheticAerial:
     classnames: list[str]
     labels: np.ndarray  # (N, L) uint8 in labelnames order
     labelnames: list[str]
-    ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+    ids: np.ndarray | None = None  # default: 0..N-1
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -194,18 +194,14 @@ class SyntheticAerial:
         }
         for name, length in checks.items():
             if length != n:
-                raise ValueError(
-                    f"SyntheticAerial: {name} has {length} entries, expected {n} (one per image)"
-                )
+                raise ValueError(f"SyntheticAerial: {name} has {length} entries, expected {n} (one per image)")
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
             raise ValueError(
-                f"SyntheticAerial: images must be uint8 (N, H, W, 3), got {self.images.dtype} "
-                f"{self.images.shape}"
+                f"SyntheticAerial: images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}"
             )
         if self.labels.shape[1:] != (len(self.labelnames),):
             raise ValueError(
-                f"SyntheticAerial: labels have shape {self.labels.shape}, expected "
-                f"({n}, {len(self.labelnames)})"
+                f"SyntheticAerial: labels have shape {self.labels.shape}, expected ({n}, {len(self.labelnames)})"
             )
 
     def __len__(self) -> int:
@@ -227,9 +223,7 @@ class SyntheticAerial:
         names = self._split_names(split)
         return [
             ImageCaptions(image=im, captions=caps, split=s, label=int(t), key=k)
-            for im, caps, s, t, k in zip(
-                self.pil_images(), self.captions, names, self.targets, self.keys, strict=True
-            )
+            for im, caps, s, t, k in zip(self.pil_images(), self.captions, names, self.targets, self.keys, strict=True)
         ]
 
     def classification(self) -> ClassificationSet:
@@ -252,9 +246,7 @@ class SyntheticAerial:
     def subset(self, indices: Sequence[int] | np.ndarray) -> SyntheticAerial:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
-            raise IndexError(
-                f"subset: indices must be in [0, {len(self)}), got min {idx.min()} max {idx.max()}"
-            )
+            raise IndexError(f"subset: indices must be in [0, {len(self)}), got min {idx.min()} max {idx.max()}")
         return SyntheticAerial(
             images=self.images[idx],
             captions=[self.captions[i] for i in idx.tolist()],
@@ -319,8 +311,7 @@ def make_splits(
     assignment over all classes (pass ``data.targets`` for a set made with a ``classes`` subset)."""
     if not (val_fraction >= 0.0 and test_fraction >= 0.0 and val_fraction + test_fraction < 1.0):
         raise ValueError(
-            f"make_splits: need val_fraction, test_fraction >= 0 with sum < 1, got "
-            f"{val_fraction} and {test_fraction}"
+            f"make_splits: need val_fraction, test_fraction >= 0 with sum < 1, got {val_fraction} and {test_fraction}"
         )
     t = (np.arange(n) % len(SCENE_CLASSES)) if targets is None else np.asarray(targets).reshape(-1)
     if len(t) != n:
@@ -334,10 +325,7 @@ def make_splits(
         parts["test"].append(members[:n_test])
         parts["val"].append(members[n_test : n_test + n_val])
         parts["train"].append(members[n_test + n_val :])
-    return {
-        k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64)
-        for k, v in parts.items()
-    }
+    return {k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in parts.items()}
 
 
 def write_synthetic(
@@ -351,6 +339,10 @@ def write_synthetic(
     if splits is None:
         splits = make_splits(len(data), seed=0, targets=data.targets)
     split_of = _split_per_image(splits, len(data), allow_unassigned=False)
+    if len(np.unique(data.ids)) != len(data):
+        raise ValueError(
+            "write_synthetic: image repeated image ids (subset with repeated indices?) would overwrite files"
+        )
     entries, rows = [], []
     sent_id = 0
     for pos, (image, caps, target, labels, image_id) in enumerate(
@@ -508,9 +500,7 @@ def _jit(rng: _Draws, color: Sequence[int], amount: int) -> tuple[int, int, int]
     """A colour with one shared brightness shift and a smaller per-channel shift."""
     u = rng.random(4)  # one call: Generator.integers is slow per call and this runs thousands of times
     shared = (u[0] * 2 - 1) * amount
-    return tuple(
-        int(min(255, max(0, c + shared + (u[k + 1] * 2 - 1) * amount / 3))) for k, c in enumerate(color[:3])
-    )
+    return tuple(int(min(255, max(0, c + shared + (u[k + 1] * 2 - 1) * amount / 3))) for k, c in enumerate(color[:3]))
 
 
 def _shade(color: Sequence[int], delta: int) -> tuple[int, int, int]:
@@ -546,9 +536,7 @@ def _box(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
-def _place(
-    local: Sequence[tuple[float, float]], x: float, y: float, angle: float
-) -> list[tuple[float, float]]:
+def _place(local: Sequence[tuple[float, float]], x: float, y: float, angle: float) -> list[tuple[float, float]]:
     """Rotate local shape coordinates by ``angle`` and move them to ``(x, y)``."""
     c, s = math.cos(angle), math.sin(angle)
     return [(x + a * c - b * s, y + a * s + b * c) for a, b in local]
@@ -606,8 +594,7 @@ class _Canvas:
     def _px(self, pts: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
         c, s, k = self._c, self._s, self.scale
         return [
-            (((x - 64.0) * c - (y - 64.0) * s + 64.0) * k, ((x - 64.0) * s + (y - 64.0) * c + 64.0) * k)
-            for x, y in pts
+            (((x - 64.0) * c - (y - 64.0) * s + 64.0) * k, ((x - 64.0) * s + (y - 64.0) * c + 64.0) * k) for x, y in pts
         ]
 
     def polygon(
@@ -730,9 +717,7 @@ def _trees(
     if n == 0:
         return 0
     base = np.asarray(base).reshape(-1, 3)
-    cols = np.clip(
-        base + rng.integers(-spread, spread + 1, size=(n, 1)) + rng.integers(-5, 6, size=(n, 3)), 0, 255
-    )
+    cols = np.clip(base + rng.integers(-spread, spread + 1, size=(n, 1)) + rng.integers(-5, 6, size=(n, 3)), 0, 255)
     sx, sy = cv.toward_sun()
     visible = 0
     for x, y, r, col in zip(xs.tolist(), ys.tolist(), rs.tolist(), cols.tolist(), strict=True):
@@ -759,9 +744,7 @@ def _car(
     cv.polygon(_rect(x + c * length * 0.17, y + s * length * 0.17, length * 0.18, width * 0.8, angle), glass)
 
 
-def _house(
-    cv: _Canvas, x: float, y: float, length: float, depth: float, angle: float, roof: Sequence[int]
-) -> None:
+def _house(cv: _Canvas, x: float, y: float, length: float, depth: float, angle: float, roof: Sequence[int]) -> None:
     """A gable roof seen from above: two halves of different shade."""
     cv.polygon(_rect(x, y, length, depth, angle), roof, "building", shadow=2.0)
     nx, ny = -math.sin(angle), math.cos(angle)
@@ -769,9 +752,7 @@ def _house(
     cv.polygon(_rect(x + nx * q, y + ny * q, length, depth / 2, angle), _shade(roof, -26))
 
 
-def _boat(
-    cv: _Canvas, x: float, y: float, angle: float, length: float, width: float, color: Sequence[int]
-) -> None:
+def _boat(cv: _Canvas, x: float, y: float, angle: float, length: float, width: float, color: Sequence[int]) -> None:
     h, w = length / 2, width / 2
     hull = [(-h, -w), (h * 0.45, -w), (h, 0.0), (h * 0.45, w), (-h, w)]
     cv.polygon(_place(hull, x, y, angle), color, "boat", shadow=0.8)
@@ -986,9 +967,7 @@ def _scene_harbor(cv: _Canvas, rng: _Draws) -> Facts:
             for side in (-1, 1):
                 sx = px + side * (pier_w / 2 + 0.8 + ship_w / 2)
                 if rng.random() < 0.7 and sx - ship_w / 2 >= 1 and sx + ship_w / 2 <= _U - 1:
-                    hull = _jit(
-                        rng, _pick(rng, [(120, 42, 38), (52, 60, 92), (60, 60, 64), (220, 220, 216)]), 10
-                    )
+                    hull = _jit(rng, _pick(rng, [(120, 42, 38), (52, 60, 92), (60, 60, 64), (220, 220, 216)]), 10)
                     y = land + 3 + ship_len / 2 + rng.uniform(0, 8)
                     _boat(cv, sx, y, math.pi / 2, ship_len, ship_w, hull)
                     boats += 1
@@ -1080,9 +1059,7 @@ def _scene_storage_tanks(cv: _Canvas, rng: _Draws) -> Facts:
     if rng.random() < 0.35:  # an irregular patch of grass in a corner
         a = np.linspace(0, math.pi / 2, 9)
         rad = rng.uniform(22, 44) * (1 + 0.15 * rng.standard_normal(9))
-        blob = [(-4.0, -4.0)] + list(
-            zip((rad * np.cos(a) - 4).tolist(), (rad * np.sin(a) - 4).tolist(), strict=True)
-        )
+        blob = [(-4.0, -4.0)] + list(zip((rad * np.cos(a) - 4).tolist(), (rad * np.sin(a) - 4).tolist(), strict=True))
         cv.paint(blob, cv.texture(rng, _jit(rng, _GRASS, 10)), "grass")
     x0, y0, x1, y1 = 4.0, 4.0, 124.0, 114.0 if road else 124.0
     tank_name, tank_rgb = _pick(rng, _TANKS)
@@ -1101,9 +1078,7 @@ def _scene_storage_tanks(cv: _Canvas, rng: _Draws) -> Facts:
             tanks.append((x0 + cw / 2, y0 + ch / 2, r))
         layout = "grid" if rows > 1 else "row"
         if rng.random() < 0.6:
-            cv.line(
-                _box(x0 + 1, y0 + 1, x1 - 1, y1 - 1) + [(x0 + 1, y0 + 1)], 1.6, _shade(cv.ground_color, 30)
-            )
+            cv.line(_box(x0 + 1, y0 + 1, x1 - 1, y1 - 1) + [(x0 + 1, y0 + 1)], 1.6, _shade(cv.ground_color, 30))
     else:
         for _ in range(40):
             r = rng.uniform(6, 16)
@@ -1290,10 +1265,7 @@ def _scene_tennis_courts(cv: _Canvas, rng: _Draws) -> Facts:
         angle = rng.uniform(0, math.pi) if attempt < 10 else 0.0
         cx, cy = (64 + rng.uniform(-24, 24), 64 + rng.uniform(-24, 24)) if attempt < 11 else (64.0, 64.0)
         cv.set_rotation(angle)
-        if all(
-            cv.inside(x, y, 2)
-            for x, y in _box(cx - pad_w / 2, cy - pad_h / 2, cx + pad_w / 2, cy + pad_h / 2)
-        ):
+        if all(cv.inside(x, y, 2) for x, y in _box(cx - pad_w / 2, cy - pad_h / 2, cx + pad_w / 2, cy + pad_h / 2)):
             break
     color_name, court, surround = _pick(rng, _COURTS)
     paved = rng.random() < 0.4
@@ -1332,9 +1304,7 @@ def _scene_tennis_courts(cv: _Canvas, rng: _Draws) -> Facts:
     tx, ty = rng.uniform(-30, 158, 4 * k), rng.uniform(-30, 158, 4 * k)
     rs = rng.uniform(2.8, 6, 4 * k)
     margin = 2 + rs + (12 if building else 0)
-    clear = (np.abs(tx - cx) > pad_w / 2 + margin) | (
-        np.abs(ty - cy) > pad_h / 2 + margin + (10 if paved else 0)
-    )
+    clear = (np.abs(tx - cx) > pad_w / 2 + margin) | (np.abs(ty - cy) > pad_h / 2 + margin + (10 if paved else 0))
     n_trees = _trees(cv, rng, tx[clear][:k], ty[clear][:k], rs[clear][:k])
     u, v = cv.frame_point(cx, cy)
     return {
@@ -1352,9 +1322,7 @@ def _scene_beach(cv: _Canvas, rng: _Draws) -> Facts:
     ys = np.arange(_LO - 4, _HI + 5, 4.0)
     shore = rng.uniform(50, 78) + rng.uniform(3, 10) * np.sin(ys / rng.uniform(14, 40) + rng.uniform(0, 6.3))
     water_name, deep = _pick(rng, _WATERS[:2] + [("turquoise", (52, 110, 126))])
-    cv.polygon(
-        _band_polygon((shore - 8 + 200) / 2, ys, (200 - shore + 8) / 2), _shade(_SAND, -34)
-    )  # wet sand
+    cv.polygon(_band_polygon((shore - 8 + 200) / 2, ys, (200 - shore + 8) / 2), _shade(_SAND, -34))  # wet sand
     cv.paint(
         _band_polygon((shore + 200) / 2, ys, (200 - shore) / 2),
         cv.texture(rng, _jit(rng, _shade(deep, 30), 8), contrast=0.05),
@@ -1437,9 +1405,7 @@ def _scene_freeway(cv: _Canvas, rng: _Draws) -> Facts:
     road = _jit(rng, _ASPHALT, 10)
     tops = [cy - median / 2 - carriage, cy + median / 2]
     if not grass_median:
-        cv.polygon(
-            _box(_LO, cy - median / 2, _HI, cy + median / 2), _jit(rng, (170, 168, 162), 8), "pavement"
-        )
+        cv.polygon(_box(_LO, cy - median / 2, _HI, cy + median / 2), _jit(rng, (170, 168, 162), 8), "pavement")
     for top in tops:
         cv.polygon(_box(_LO, top, _HI, top + carriage), road, "road")
         cv.line([(_LO, top + 0.6), (_HI, top + 0.6)], 0.4, _WHITE)
@@ -1463,9 +1429,7 @@ def _scene_freeway(cv: _Canvas, rng: _Draws) -> Facts:
             continue
         truck = rng.random() < 0.15
         col = _jit(rng, _pick(rng, _CARS)[1] if not truck else (210, 210, 206), 10)
-        _car(
-            cv, x, y, 0.0 if which else math.pi, col, length=14 if truck else 6.8, width=3.6 if truck else 3.2
-        )
+        _car(cv, x, y, 0.0 if which else math.pi, col, length=14 if truck else 6.8, width=3.6 if truck else 3.2)
         cars += cv.inside(x, y, 1)
     trees = rng.random() < 0.6
     n_trees = 0
@@ -1495,9 +1459,7 @@ _GROUND_CONTRAST = {
 }
 
 # scene -> (ground colour and label, scene function)
-_SCENES: dict[
-    str, tuple[Callable[[_Draws], tuple[Sequence[int], str]], Callable[[_Canvas, _Draws], Facts]]
-] = {
+_SCENES: dict[str, tuple[Callable[[_Draws], tuple[Sequence[int], str]], Callable[[_Canvas, _Draws], Facts]]] = {
     "residential": (lambda r: (_GRASS, "grass"), _scene_residential),
     "forest": (lambda r: ((44, 70, 38), "tree"), _scene_forest),
     "harbor": (lambda r: (_pick(r, _WATERS)[1], "water"), _scene_harbor),
@@ -1522,9 +1484,7 @@ def _render(scene: str, rng: _Draws, image_size: int) -> tuple[np.ndarray, list[
     ground, ground_label = ground_fn(rng)
     ground = _jit(rng, ground, 12)
     size = image_size * _SUPERSAMPLE
-    background = _texture(
-        rng, size, ground, contrast=_GROUND_CONTRAST[ground_label], cells=int(rng.integers(5, 12))
-    )
+    background = _texture(rng, size, ground, contrast=_GROUND_CONTRAST[ground_label], cells=int(rng.integers(5, 12)))
     cv = _Canvas(size, background, ground, ground_label, sun_angle=rng.uniform(0.4, 1.2))
     facts = draw_fn(cv, rng)
     present = cv.visible_labels()
@@ -1644,8 +1604,19 @@ def _write_captions(scene: str, facts: Facts, present: set[str], rng: _Draws) ->
     return tuple(chosen)
 
 
+_SIDE_PHRASES = {
+    "left": "on the left",
+    "right": "on the right",
+    "top": "at the top",
+    "bottom": "at the bottom",
+}
+_OPPOSITE = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}
+_A_BEFORE_VOWEL = re.compile(r"\b([Aa]) (?=[aeiou])")
+
+
 def _tidy(text: str) -> str:
-    text = " ".join(text.split())
+    """One sentence: single spaces, "an" before a vowel, capital first letter, final period."""
+    text = _A_BEFORE_VOWEL.sub(r"\1n ", " ".join(text.split()))
     text = text[0].upper() + text[1:]
     return text if text.endswith(".") else text + "."
 
@@ -1674,9 +1645,7 @@ def _caps_residential(f: Facts, say: _Say) -> list[str]:
             f"{say('roads', 'streets')} of the neighborhood."
         )
         out.append(f"Some {houses} have a {say('car', 'vehicle')} in front of them.")
-    out.append(
-        f"Some {houses} have a small {say('driveway', 'paved driveway')} to the {say('road', 'street')}."
-    )
+    out.append(f"Some {houses} have a small {say('driveway', 'paved driveway')} to the {say('road', 'street')}.")
     if f["sparse"]:
         out.append(f"Large detached {houses} are surrounded by {say('lawns', 'grass')} and trees.")
     else:
@@ -1689,16 +1658,14 @@ def _caps_forest(f: Facts, say: _Say) -> list[str]:
     out = [
         f"Many {shade} trees are densely packed together in the {say('forest', 'woods')}.",
         f"It is a dense forest with lush {shade} trees.",
-        f"The {say('forest', 'woods')} is full of trees of different sizes.",
+        f"The {say('forest is', 'woods are')} full of trees of different sizes.",
         "Lots of trees grow closely together.",
         f"A thick {say('forest', 'woodland')} covers the whole image.",
         "The tree crowns form a continuous green canopy.",
         "There are many round green trees.",
     ]
     if f["path"]:
-        out.append(
-            f"A narrow {say('dirt path', 'path of bare soil', 'dirt track')} winds through the dense forest."
-        )
+        out.append(f"A narrow {say('dirt path', 'path of bare soil', 'dirt track')} winds through the dense forest.")
     if f["autumn"]:
         out.append("Some yellow trees stand out among the green forest.")
     return out
@@ -1714,10 +1681,10 @@ def _caps_harbor(f: Facts, say: _Say) -> list[str]:
         f"A harbor with {say.count(b)} {color} {boats} moored at the {piers}.",
         f"{say.count(b)} {boats} {say.noun(b, 'is', 'are')} {say('parked', 'docked', 'moored')} along "
         f"{say.count(p)} {piers}.",
-        f"{say.count(p)} {piers} {say.noun(p, 'extends', 'extend')} into the water from the land at the "
-        f"{f['land_side']}.",
+        f"{say.count(p)} {piers} {say.noun(p, 'extends', 'extend')} into the water from the land "
+        f"{_SIDE_PHRASES[str(f['land_side'])]}.",
         f"The water in the harbor is {say('calm', 'still', 'dark')}.",
-        f"There are {say.count(b)} {boats} in the harbor.",
+        f"There {say.noun(b, 'is', 'are')} {say.count(b)} {boats} in the harbor.",
         f"This is a {say('busy', 'small', 'quiet')} {'marina' if f['marina'] else 'port'}.",
     ]
     if f["marina"]:
@@ -1728,15 +1695,13 @@ def _caps_harbor(f: Facts, say: _Say) -> list[str]:
         )
     else:
         out.append(
-            f"{say.count(b)} large {say.noun(b, 'ship is', 'ships are')} docked beside a long "
-            f"{say('pier', 'jetty')}."
+            f"{say.count(b)} large {say.noun(b, 'ship is', 'ships are')} docked beside a long {say('pier', 'jetty')}."
         )
     if f["buildings"]:
         out.append(
-            f"Some {say('warehouses', 'buildings')} stand on the {say('concrete', 'paved')} land next to the "
-            f"water."
+            f"Some {say('warehouses', 'buildings')} stand on the {say('concrete', 'paved')} land next to the water."
         )
-    out.append(f"The land at the {f['land_side']} is covered with {say('concrete', 'pavement')}.")
+    out.append(f"The land {_SIDE_PHRASES[str(f['land_side'])]} is covered with {say('concrete', 'pavement')}.")
     return out
 
 
@@ -1753,8 +1718,7 @@ def _caps_airport(f: Facts, say: _Say) -> list[str]:
         f"{say.count(parked)} {planes} {say.noun(parked, 'stands', 'stand')} beside a long straight runway.",
         f"Some {say('grass', 'meadow')} surrounds the runway of the airport.",
         "This is an airport.",
-        f"A long runway {say('crosses', 'runs across')} the airport beside a "
-        f"{say('taxiway', 'parallel taxiway')}.",
+        f"A long runway {say('crosses', 'runs across')} the airport beside a {say('taxiway', 'parallel taxiway')}.",
     ]
     if f["terminal"]:
         out.append(f"{say.count(parked)} {planes} {say.noun(parked, 'is', 'are')} parked near the terminal.")
@@ -1773,11 +1737,7 @@ def _caps_storage_tanks(f: Facts, say: _Say) -> list[str]:
         "row": say("in a row", "lined up in a row"),
         "cluster": say("close to each other", "scattered around"),
     }[str(f["layout"])]
-    ground = (
-        say("bare soil", "dirt ground", "bare land")
-        if f["ground"] == "bare soil"
-        else say("concrete", "pavement")
-    )
+    ground = say("bare soil", "dirt ground", "bare land") if f["ground"] == "bare soil" else say("concrete", "pavement")
     out = [
         f"{say.count(n, 12)} {color} storage {tanks} {say.noun(n, 'is', 'are')} {layout}.",
         f"There {say.noun(n, 'is', 'are')} {say.count(n, 12)} round {tanks} on the {ground}.",
@@ -1785,15 +1745,13 @@ def _caps_storage_tanks(f: Facts, say: _Say) -> list[str]:
         f"{say.noun(n, 'stands', 'stand')} in an industrial area.",
         f"{say.count(n, 12)} {color} {say('oil', 'storage', 'round')} {tanks} with shadows.",
         f"This is an area with storage {tanks}.",
-        f"Some round {say('white', 'light')} {tanks} are {layout}."
-        if n > 1
-        else f"A single big {color} tank.",
+        f"Some round {color} {tanks} are {layout}." if n > 1 else f"A single big {color} tank.",
     ]
     if f["varied"]:
         out.append(f"Storage {tanks} of different sizes are close to each other.")
     if f["road"]:
         out.append(f"Some storage {tanks} are located next to a {say('road', 'street')}.")
-    out.append(f"Some {say('grass', 'lawns')} grows beside the {tanks}.")
+    out.append(f"{say('Some grass grows', 'There is a lawn')} beside the {tanks}.")
     return out
 
 
@@ -1860,8 +1818,7 @@ def _caps_tennis_courts(f: Facts, say: _Say) -> list[str]:
     color = f["color"]
     out = [
         f"{say.count(n)} {color} {courts} {say.noun(n, 'is', 'are')} surrounded by green trees.",
-        f"There {say.noun(n, 'is', 'are')} {say.count(n)} {courts} "
-        f"{'next to each other' if n > 1 else 'here'}.",
+        f"There {say.noun(n, 'is', 'are')} {say.count(n)} {courts} {'next to each other' if n > 1 else 'here'}.",
         f"{say.count(n)} {courts} {say.noun(n, 'is', 'are')} located on the {say('grass', 'lawn')}.",
         f"Some trees are around the {courts}.",
         f"{say.count(n)} {courts} with white lines {f['where']} of the image.",
@@ -1876,10 +1833,11 @@ def _caps_tennis_courts(f: Facts, say: _Say) -> list[str]:
 
 
 def _caps_beach(f: Facts, say: _Say) -> list[str]:
-    side = f["sea_side"]
+    side = str(f["sea_side"])
     sea = say("sea", "ocean")
     out = [
-        f"The {sea} is on the {side} side of the {say('sandy beach', 'beach')}.",
+        f"The {sea} is {_SIDE_PHRASES[side]} and the {say('sandy beach', 'beach')} is "
+        f"{_SIDE_PHRASES[_OPPOSITE[side]]}.",
         f"White waves roll onto the {say('yellow', 'golden')} beach.",
         f"A beach with {f['water']} {sea} water and {say('fine', 'yellow')} sand.",
         f"This is a {say('long', 'quiet', 'beautiful')} beach.",
@@ -1910,8 +1868,7 @@ def _caps_freeway(f: Facts, say: _Say) -> list[str]:
         f"Some {cars} are driving on the {road} {f['direction']}."
         if n > 1
         else f"A {cars} is driving on the {road} {f['direction']}.",
-        f"Two parallel roads {say('run', 'go')} {f['direction']} with {say('grass', 'green meadows')} "
-        "beside them.",
+        f"Two parallel roads {say('run', 'go')} {f['direction']} with {say('grass', 'green meadows')} beside them.",
         f"A long straight {road} crosses the image.",
         f"This is a {say('busy', 'wide')} {road}.",
         f"The {road} runs {f['direction']}.",

@@ -43,8 +43,10 @@ def train_transform(
     multi-label predecessors (CAP) use for the student's view."""
     if strength not in ("weak", "strong"):
         raise ValueError(f"strength must be 'weak' or 'strong', got {strength!r}")
-    ops: list = [T.RandomResizedCrop(size, scale=scale, interpolation=_INTERP[interpolation]),
-                 T.RandomHorizontalFlip()]
+    ops: list = [
+        T.RandomResizedCrop(size, scale=scale, interpolation=_INTERP[interpolation]),
+        T.RandomHorizontalFlip(),
+    ]
     if aerial:
         ops += [T.RandomVerticalFlip(), RandomRightAngleRotation()]
     if strength == "strong":
@@ -61,17 +63,21 @@ def eval_transform(
     std: Sequence[float] = (0.229, 0.224, 0.225),
     interpolation: str = "bicubic",
 ) -> T.Compose:
-    return T.Compose([T.Resize(size, interpolation=_INTERP[interpolation]), T.CenterCrop(size),
-                      *_normalize(mean, std)])
+    return T.Compose([T.Resize(size, interpolation=_INTERP[interpolation]), T.CenterCrop(size), *_normalize(mean, std)])
 
 
 def transforms_for(preprocess_cfg: dict, strength: str = "weak", aerial: bool = True) -> T.Compose:
     """A training transform matching a model's preprocessing (size, mean, std)."""
     size = preprocess_cfg.get("size", 224)
     size = size[0] if isinstance(size, list | tuple) else size
-    return train_transform(size, preprocess_cfg.get("mean", (0.485, 0.456, 0.406)),
-                           preprocess_cfg.get("std", (0.229, 0.224, 0.225)), strength=strength, aerial=aerial,
-                           interpolation=preprocess_cfg.get("interpolation", "bicubic"))
+    return train_transform(
+        size,
+        preprocess_cfg.get("mean", (0.485, 0.456, 0.406)),
+        preprocess_cfg.get("std", (0.229, 0.224, 0.225)),
+        strength=strength,
+        aerial=aerial,
+        interpolation=preprocess_cfg.get("interpolation", "bicubic"),
+    )
 
 
 __all__ = ["RandomRightAngleRotation", "eval_transform", "train_transform", "transforms_for"]

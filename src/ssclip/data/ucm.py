@@ -89,9 +89,7 @@ def ucm_filename_rule(images_dir: str | Path, n_images: int = 2100) -> dict[str,
             files_of[class_index] = _sorted_images(classes[class_index])
         files = files_of[class_index]
         if image_index >= len(files):
-            raise ValueError(
-                f"{classes[class_index]}: {len(files)} images, too few for caption image {n}.tif"
-            )
+            raise ValueError(f"{classes[class_index]}: {len(files)} images, too few for caption image {n}.tif")
         mapping[f"{n}.tif"] = files[image_index]
     return mapping
 
@@ -113,31 +111,23 @@ def load_ucm(
     mapping = map_path if map_path.is_file() else ucm_filename_rule(root / images_dir)
     records = read_caption_json(root / caption_json, image_root=root, filename_map=mapping)
 
-    folder_names = sorted(
-        p.name for p in (root / images_dir).iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
+    folder_names = sorted(p.name for p in (root / images_dir).iterdir() if p.is_dir() and not p.name.startswith("."))
     class_of_folder = {name: i for i, name in enumerate(folder_names)}
     labeled = []
     for record in records:
         folder = Path(record.image).parent.name
         if folder not in class_of_folder:
-            raise ValueError(
-                f"{root / caption_json}: image {record.image} of {record.key!r} is not in a class folder"
-            )
+            raise ValueError(f"{root / caption_json}: image {record.image} of {record.key!r} is not in a class folder")
         target = class_of_folder[folder]
         if record.label is not None and record.label != target:
-            raise ValueError(
-                f"{map_path}: {record.key!r} has class index {record.label}, its folder says {target}"
-            )
+            raise ValueError(f"{map_path}: {record.key!r} has class index {record.label}, its folder says {target}")
         labeled.append(dataclasses.replace(record, label=target))
 
     multi = read_ucm_multilabel(root / multilabel_txt, root)
     row_of = {key: i for i, key in enumerate(multi.keys)}
     missing = [r.key for r in labeled if Path(r.image).stem not in row_of]
     if missing:
-        raise ValueError(
-            f"{root / multilabel_txt}: no row for the images of {missing[:5]} ({len(missing)} in all)"
-        )
+        raise ValueError(f"{root / multilabel_txt}: no row for the images of {missing[:5]} ({len(missing)} in all)")
     rows = np.array([row_of[Path(r.image).stem] for r in labeled], dtype=np.int64)
     splits = [r.split for r in labeled]
     multilabels = MultiLabelSet(

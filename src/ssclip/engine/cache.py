@@ -52,15 +52,24 @@ def image_digest(image: ImageRef) -> str:
     return h.hexdigest()
 
 
-def module_digest(modules: Sequence[nn.Module]) -> str:
+def tensor_digest(named: Sequence[tuple[str, Tensor]]) -> str:
     h = hashlib.sha1()
-    for m in modules:
-        for name, t in m.state_dict().items():
-            h.update(name.encode())
-            buf = io.BytesIO()
-            np.save(buf, t.detach().cpu().float().numpy(), allow_pickle=False)
-            h.update(buf.getvalue())
+    for name, t in named:
+        h.update(name.encode())
+        buf = io.BytesIO()
+        np.save(buf, t.detach().cpu().float().numpy(), allow_pickle=False)
+        h.update(buf.getvalue())
     return h.hexdigest()
+
+
+def _named(weights: Sequence[tuple[str, Tensor]] | Sequence[nn.Module]) -> list[tuple[str, Tensor]]:
+    out: list[tuple[str, Tensor]] = []
+    for i, w in enumerate(weights):
+        if isinstance(w, nn.Module):
+            out += [(f"{i}.{k}", v) for k, v in w.state_dict().items()]
+        else:
+            out.append(w)
+    return out
 
 
 def _view_seed(seed: int, key: str, view: int) -> int:
@@ -79,7 +88,7 @@ def render_view(image: ImageRef, key: str, view: int, spec: ViewSpec) -> Tensor:
 @torch.no_grad()
 def build_view_cache(
     lower: Callable[[Tensor], Tensor],
-    lower_modules: Sequence[nn.Module],
+    lower_weights: Sequence[tuple[str, Tensor]] | Sequence[nn.Module],
     model_id: str,
     images: Sequence[ImageRef],
     keys: Sequence[str],
@@ -90,14 +99,25 @@ def build_view_cache(
     dtype: torch.dtype = torch.float16,
     progress: bool = True,
 ) -> Tensor:
-    """Return a (N, V, ...) tensor of lower-tower features, from ``cache_dir`` when an identical one exists."""
+    """Return a (N, V, ...) tensor of lower-tower features, from ``cache_dir`` when an identical one exists.
+
+    ``lower`` must already be in evaluation mode (frozen BatchNorm statistics); ``lower_weights`` are the
+    tensors it depends on, as (name, tensor) pairs or modules, and enter the cache key."""
     if len(images) != len(keys):
         raise ValueError(f"{len(images)} images but {len(keys)} keys")
     key_hash = hashlib.sha1()
     for image in images:
         key_hash.update(image_digest(image).encode())
     fingerprint = hashlib.sha1(
-        "|".join([model_id, module_digest(lower_modules), spec.fingerprint(), key_hash.hexdigest(), str(dtype)]).encode()
+        "|".join(
+            [
+                model_id,
+                tensor_digest(_named(lower_weights)),
+                spec.fingerprint(),
+                key_hash.hexdigest(),
+                str(dtype),
+            ]
+        ).encode()
     ).hexdigest()[:20]
     path = Path(cache_dir) / f"{spec.name}-{fingerprint}.pt" if cache_dir is not None else None
     if path is not None and path.is_file():
@@ -105,8 +125,6 @@ def build_view_cache(
         return torch.load(path, map_location="cpu", weights_only=True)
     jobs = [(i, v) for i in range(len(images)) for v in range(spec.n_views)]
     out: Tensor | None = None
-    for m in lower_modules:
-        m.eval()
     bar = tqdm(total=len(jobs), desc=f"caching {spec.name}", disable=not progress)
     for start in range(0, len(jobs), batch_size):
         chunk = jobs[start : start + batch_size]

@@ -11,8 +11,13 @@ from torch import nn
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:
     # CLIP convention: gains, biases, norms and the temperature are not decayed.
-    return param.ndim < 2 or "bn" in name or "ln" in name or "norm" in name or name.endswith("bias") or (
-        "logit_scale" in name
+    return (
+        param.ndim < 2
+        or "bn" in name
+        or "ln" in name
+        or "norm" in name
+        or name.endswith("bias")
+        or ("logit_scale" in name)
     )
 
 

@@ -230,9 +230,15 @@ class Trainer:
             seen += len(idx) + (len(secondary) if secondary is not None else 0)
             if self.micro_in_epoch % cfg.accum_steps == 0:
                 self._optimizer_step()
-                record = {"epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0], "loss": float(loss)}
-                record.update({k: float(v) for k, v in out.losses.items()})
-                record.update({k: float(v) for k, v in out.metrics.items()})
+                record = {
+                    "epoch": self.epoch,
+                    "lr": self.scheduler.get_last_lr()[0],
+                    "loss": float(loss.detach()),
+                }
+                record.update({k: float(v.detach()) for k, v in out.losses.items()})
+                record.update(
+                    {k: float(v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.metrics.items()}
+                )
                 record["logit_scale"] = float(self.model.logit_scale.exp()) if hasattr(self.model, "logit_scale") else 0
                 record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t0)
                 logger.log(record, self.global_step)

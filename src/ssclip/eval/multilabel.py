@@ -27,9 +27,7 @@ def _check_probs_targets(probs: torch.Tensor, targets: torch.Tensor) -> None:
     if probs.ndim != 2:
         raise ValueError(f"probs must have shape (N, C), got {tuple(probs.shape)}")
     if targets.shape != probs.shape:
-        raise ValueError(
-            f"targets must have the shape of probs {tuple(probs.shape)}, got {tuple(targets.shape)}"
-        )
+        raise ValueError(f"targets must have the shape of probs {tuple(probs.shape)}, got {tuple(targets.shape)}")
     if probs.shape[0] == 0:
         raise ValueError("multilabel metrics: no samples")
     if not torch.isfinite(probs).all():
@@ -48,9 +46,7 @@ def _as_thresholds(thresholds: float | torch.Tensor, num_classes: int, device: t
     if thresholds.ndim == 0:
         return thresholds.expand(num_classes)
     if thresholds.shape != (num_classes,):
-        raise ValueError(
-            f"thresholds must be a float or a ({num_classes},) tensor, got {tuple(thresholds.shape)}"
-        )
+        raise ValueError(f"thresholds must be a float or a ({num_classes},) tensor, got {tuple(thresholds.shape)}")
     return thresholds
 
 
@@ -150,18 +146,14 @@ class DecisionRule:
                 f"decision rule {spec!r}: expected 'prior', a threshold like '0.5', or 'fixed:<threshold>'"
             ) from None
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(
-                f"decision rule {spec!r}: the threshold must lie in [0, 1] (it applies to probabilities)"
-            )
+            raise ValueError(f"decision rule {spec!r}: the threshold must lie in [0, 1] (it applies to probabilities)")
         return cls("fixed", threshold)
 
     def thresholds(self, probs: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Per-class thresholds (C,) for ``probs`` (N, C); ``prior`` (C,) is required for ``"prior"``."""
         if self.kind == "prior":
             if prior is None:
-                raise ValueError(
-                    "decision rule 'prior' needs the per-class prior (e.g. labeled label frequencies)"
-                )
+                raise ValueError("decision rule 'prior' needs the per-class prior (e.g. labeled label frequencies)")
             return prior_matched_thresholds(probs, prior)
         return torch.full((probs.shape[1],), self.threshold, dtype=torch.float32, device=probs.device)
 

@@ -64,16 +64,12 @@ def _check_inputs(
     if image_emb.shape[0] == 0 or text_emb.shape[0] == 0:
         raise ValueError("retrieval_metrics: image_emb and text_emb must be non-empty")
     if text_to_image.shape != (text_emb.shape[0],):
-        raise ValueError(
-            f"text_to_image must have shape ({text_emb.shape[0]},), got {tuple(text_to_image.shape)}"
-        )
+        raise ValueError(f"text_to_image must have shape ({text_emb.shape[0]},), got {tuple(text_to_image.shape)}")
     if text_to_image.dtype.is_floating_point or text_to_image.dtype == torch.bool:
         raise ValueError(f"text_to_image must hold integer image indices, got dtype {text_to_image.dtype}")
     low, high = int(text_to_image.min()), int(text_to_image.max())
     if low < 0 or high >= image_emb.shape[0]:
-        raise ValueError(
-            f"text_to_image must lie in [0, {image_emb.shape[0] - 1}], got range [{low}, {high}]"
-        )
+        raise ValueError(f"text_to_image must lie in [0, {image_emb.shape[0] - 1}], got range [{low}, {high}]")
     if not ks or any(int(k) < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {list(ks)}")
     if chunk_size < 1:

@@ -44,9 +44,7 @@ def validate_templates(templates: Sequence[str], source: str = "templates") -> l
         if not isinstance(template, str):
             raise TypeError(f"{source}: template [{index}] is {type(template).__name__}, expected a string")
         if not any(p in template for p in PLACEHOLDERS):
-            raise ValueError(
-                f"{source}: template [{index}] {template!r} has no '{{}}' or '{{c}}' placeholder"
-            )
+            raise ValueError(f"{source}: template [{index}] {template!r} has no '{{}}' or '{{c}}' placeholder")
     return list(templates)
 
 

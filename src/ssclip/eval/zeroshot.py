@@ -91,8 +91,7 @@ def evaluate_zeroshot(
     targets = torch.as_tensor(targets, dtype=torch.long)
     if targets.shape[0] != image_emb.shape[0]:
         raise ValueError(
-            f"evaluate_zeroshot: the loader gave {image_emb.shape[0]} images but there are "
-            f"{targets.shape[0]} targets"
+            f"evaluate_zeroshot: the loader gave {image_emb.shape[0]} images but there are {targets.shape[0]} targets"
         )
     classifier = zeroshot_classifier(model, tokenizer, classnames, templates, device)
     # No logit scale: metrics depend only on the ranking of cosine similarities.

@@ -47,9 +47,7 @@ def clip_contrastive_loss(
     logits_per_image = logit_scale * image_features @ text_features.T  # (N, N)
     logits_per_text = logit_scale * text_features @ candidate_images.T  # (N, N + M); positives come first
     labels = torch.arange(image_features.shape[0], device=image_features.device)
-    return 0.5 * (
-        F.cross_entropy(logits_per_image.float(), labels) + F.cross_entropy(logits_per_text.float(), labels)
-    )
+    return 0.5 * (F.cross_entropy(logits_per_image.float(), labels) + F.cross_entropy(logits_per_text.float(), labels))
 
 
 def soft_cross_entropy(logits: Tensor, target_probs: Tensor) -> Tensor:

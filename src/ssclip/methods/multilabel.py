@@ -113,8 +113,10 @@ def _require(extra: dict[str, Any], key: str, method: str, what: str) -> Any:
 def _labeled_labels(extra: dict[str, Any], n_classes: int, method: str) -> np.ndarray:
     labels = np.asarray(_require(extra, "labeled_labels", method, "the labeled set's 0/1 labels (N_L, C)"))
     if labels.ndim != 2 or labels.shape[1] != n_classes or labels.shape[0] == 0:
-        raise ValueError(f"method {method!r}: extra['labeled_labels'] has shape {labels.shape}, expected "
-                         f"(N_L > 0, {n_classes}) to match the {n_classes} class names")
+        raise ValueError(
+            f"method {method!r}: extra['labeled_labels'] has shape {labels.shape}, expected "
+            f"(N_L > 0, {n_classes}) to match the {n_classes} class names"
+        )
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"method {method!r}: extra['labeled_labels'] must be 0/1")
     return labels.astype(np.float32)
@@ -156,7 +158,8 @@ class _Teacher(nn.Module):
     @staticmethod
     def _ema_scope(module: nn.Module) -> str:
         # The teacher only runs the image side: skip the (possibly large, unused) text tower.
-        return "clip.visual." if any(n.startswith("clip.visual.") for n, _ in module.named_parameters()) else ""
+        visual = any(n.startswith("clip.visual.") for n, _ in module.named_parameters())
+        return "clip.visual." if visual else ""
 
     @torch.no_grad()
     def update(self, model: nn.Module, heads: MultiLabelHeads, decay: float) -> None:
@@ -201,7 +204,7 @@ class ZeroShotMultiLabel(Method):
         classnames = list(_require(extra, "classnames", self.name, "a list of class names"))
         templates = list(extra.get("templates") or ["a photo of a {}."])
         if context.tokenizer is None:
-            raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; the class prompts need it")
+            raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; class prompts need it")
         emb = class_text_embeddings(model, context.tokenizer, classnames, templates)
         head = GlobalHead(emb, scale=self.scale, learn_scale=False, bias=False)
         self.heads = MultiLabelHeads(head).requires_grad_(False).to(next(model.parameters()).device)
@@ -262,7 +265,7 @@ class MultiLabelMethod(Method):
         self.classnames = list(_require(extra, "classnames", self.name, "a list of class names"))
         templates = list(extra.get("templates") or ["a photo of a {}."])
         if context.tokenizer is None:
-            raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; the class prompts need it")
+            raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; class prompts need it")
         self.labeled_labels = _labeled_labels(extra, len(self.classnames), self.name)
         emb = class_text_embeddings(model, context.tokenizer, self.classnames, templates)
         self.heads = MultiLabelHeads(self._classifier(emb), self._context_head(extra, emb.shape[1]))
@@ -273,8 +276,9 @@ class MultiLabelMethod(Method):
 
     def _classifier(self, class_embeddings: Tensor) -> CosineClassifier:
         if self.head_kind == "aligned":
-            return AlignmentHead(class_embeddings, self.scale, self.learn_scale, self.bias, self.alpha,
-                                 self.separate_queries)
+            return AlignmentHead(
+                class_embeddings, self.scale, self.learn_scale, self.bias, self.alpha, self.separate_queries
+            )
         return GlobalHead(class_embeddings, self.scale, self.learn_scale, self.bias)
 
     def _context_head(self, extra: dict[str, Any], embed_dim: int) -> ContextHead | None:
@@ -317,7 +321,8 @@ class MultiLabelMethod(Method):
 
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, images: Tensor) -> Tensor:
-        """(B, C) probabilities; the teacher's heads when ``model`` is the teacher's CLIP, else the student's."""
+        """(B, C) probabilities, with the teacher's heads when ``model`` is the teacher's CLIP (see
+        ``inference_model``), else with the student's. Leaves train/eval mode to the caller (BatchNorm)."""
         logits, _ = self._heads_for(model)(model, images)
         return torch.sigmoid(logits.float())
 
@@ -365,13 +370,19 @@ class PseudoLabelMethod(MultiLabelMethod):
         extra = context.extra
         super().setup(context)
         device = next(self._check_ready().parameters()).device
-        self._unlabeled_batches = _require(extra, "unlabeled_weak_batches", self.name,
-                                           "a callable returning batches {'images', 'index'} of unlabeled weak views")
+        self._unlabeled_batches = _require(
+            extra,
+            "unlabeled_weak_batches",
+            self.name,
+            "a callable returning batches {'images', 'index'} over the unlabeled weak views",
+        )
         if self.warmup_option is None:
             epochs = extra.get("epochs")
             if epochs is None:
-                raise ValueError(f"method {self.name!r}: give the option warmup_epochs or "
-                                 "MethodContext.extra['epochs'] (warm-up defaults to a third of the run)")
+                raise ValueError(
+                    f"method {self.name!r}: give the option warmup_epochs or "
+                    "MethodContext.extra['epochs'] (warm-up defaults to a third of the run)"
+                )
             self.warmup_epochs = max(1, int(epochs) // 3)
         n_classes = len(self.classnames)
         self.register_buffer("prior", label_prior(torch.from_numpy(self.labeled_labels)).to(device))
@@ -389,8 +400,11 @@ class PseudoLabelMethod(MultiLabelMethod):
         assignment = cluster_contexts(affinity, max(1, requested), seed=self.context_seed)
         n_contexts = int(assignment.max()) + 1
         if n_contexts < 2:
-            warnings.warn(f"method {self.name!r}: the labeled labels give {n_contexts} context(s); the context "
-                          "task needs at least 2 and is switched off", stacklevel=2)
+            warnings.warn(
+                f"method {self.name!r}: the labeled labels give {n_contexts} context(s); the "
+                "context task needs at least 2 and is switched off",
+                stacklevel=2,
+            )
             self.use_context = False
             return None
         self.n_contexts, self.context_assignment = n_contexts, assignment
@@ -405,14 +419,16 @@ class PseudoLabelMethod(MultiLabelMethod):
                 warnings.warn(f"contexts.png not written: {error}", stacklevel=2)
         return ContextHead(embed_dim, n_contexts)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs) -> None:
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
         # The pseudo-label table's size (N_U) is only known once the teacher has scored the unlabeled set.
         key = prefix + "pseudo"
         if key in state_dict and hasattr(self, "pseudo"):
             self.pseudo = torch.zeros_like(state_dict[key], device=self.pseudo.device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     # -- pseudo-labels -----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -434,8 +450,11 @@ class PseudoLabelMethod(MultiLabelMethod):
         index = torch.cat(indices)
         n_unlabeled = len(index)
         if not torch.equal(index.sort().values, torch.arange(n_unlabeled, device=device)):
-            raise ValueError(f"method {self.name!r}: unlabeled_weak_batches must yield every index 0..N_U-1 "
-                             f"exactly once; got {n_unlabeled} indices in [{int(index.min())}, {int(index.max())}]")
+            raise ValueError(
+                f"method {self.name!r}: unlabeled_weak_batches must yield every index 0..N_U-1 "
+                f"exactly once; got {n_unlabeled} indices in "
+                f"[{int(index.min())}, {int(index.max())}]"
+            )
         probs = torch.empty(n_unlabeled, len(self.classnames), device=device)
         probs[index] = torch.cat(scores)
         truth = None
@@ -470,12 +489,16 @@ class PseudoLabelMethod(MultiLabelMethod):
         labeled, labels = batch["labeled_images"], batch["labels"]
         active = bool(self.active) and "unlabeled_strong" in batch
         if bool(self.active) and not active:
-            raise KeyError(f"method {self.name!r}: pseudo-labels are active but the batch has no "
-                           "'unlabeled_strong' (and 'unlabeled_index')")
+            raise KeyError(
+                f"method {self.name!r}: pseudo-labels are active but the batch has no "
+                "'unlabeled_strong' (and 'unlabeled_index')"
+            )
         if active:
             if "unlabeled_index" not in batch:
-                raise KeyError(f"method {self.name!r}: batch needs 'unlabeled_index' (LongTensor (B_u,)) to look "
-                               "up the pseudo-labels of 'unlabeled_strong'")
+                raise KeyError(
+                    f"method {self.name!r}: batch needs 'unlabeled_index' (LongTensor (B_u,)) to "
+                    "look up the pseudo-labels of 'unlabeled_strong'"
+                )
             strong = batch["unlabeled_strong"]
             targets_u = self.pseudo[batch["unlabeled_index"].to(self.pseudo.device)]
             if strong.shape[1:] == labeled.shape[1:]:  # one forward pass for both streams
@@ -515,7 +538,7 @@ def _mean_average_precision(probs: Tensor, truth: Tensor) -> float:
 
 @METHODS.register("cap")
 class CAP(PseudoLabelMethod):
-    """CAP-style: class-wise-threshold pseudo-labels on the global image embedding; no alignment, no context."""
+    """CAP-style: class-wise-threshold pseudo-labels on the global image embedding; no alignment/context."""
 
     name = "cap"
 

@@ -95,8 +95,10 @@ class LabelSpecificPooling(nn.Module):
     def forward(self, tokens: Tensor, queries: Tensor) -> Tensor:
         """(B, T, D) tokens, (C, D) queries -> (B, C, D) label-specific features (not normalized)."""
         if tokens.dim() != 3 or queries.dim() != 2 or tokens.shape[-1] != queries.shape[-1]:
-            raise ValueError(f"LabelSpecificPooling: tokens must be (B, T, D) and queries (C, D) with the same D, "
-                             f"got {tuple(tokens.shape)} and {tuple(queries.shape)}")
+            raise ValueError(
+                f"LabelSpecificPooling: tokens must be (B, T, D) and queries (C, D) with the "
+                f"same D, got {tuple(tokens.shape)} and {tuple(queries.shape)}"
+            )
         return torch.einsum("bct,btd->bcd", self.attention(tokens, queries), tokens)
 
 
@@ -190,8 +192,7 @@ def _reduce(per_entry: Tensor, mask: Tensor | None) -> Tensor:
 
 def _check_pair(logits: Tensor, targets: Tensor, mask: Tensor | None, name: str) -> None:
     if logits.dim() != 2 or targets.shape != logits.shape:
-        raise ValueError(f"{name}: logits {tuple(logits.shape)} and targets {tuple(targets.shape)} must both "
-                         "be (B, C)")
+        raise ValueError(f"{name}: logits {tuple(logits.shape)} and targets {tuple(targets.shape)} must both be (B, C)")
     if mask is not None and mask.shape != logits.shape:
         raise ValueError(f"{name}: mask {tuple(mask.shape)} must have the shape of logits {tuple(logits.shape)}")
 

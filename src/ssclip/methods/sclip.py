@@ -78,17 +78,19 @@ class PseudoLabelMethod(Method):
         losses = (losses,) if isinstance(losses, str) else tuple(losses)
         unknown = [name for name in losses if name not in PSEUDO_LABEL_LOSSES]
         if unknown or len(set(losses)) != len(losses):
-            raise ValueError(f"{self.name}: losses must be distinct names from {PSEUDO_LABEL_LOSSES}, "
-                             f"got {losses}")
+            raise ValueError(f"{self.name}: losses must be distinct names from {PSEUDO_LABEL_LOSSES}, got {losses}")
         if keyword_weighting not in KEYWORD_WEIGHTINGS:
-            raise ValueError(f"{self.name}: keyword_weighting must be one of {KEYWORD_WEIGHTINGS}, "
-                             f"got {keyword_weighting!r}")
+            raise ValueError(
+                f"{self.name}: keyword_weighting must be one of {KEYWORD_WEIGHTINGS}, got {keyword_weighting!r}"
+            )
         if keyword_empty_rows not in EMPTY_ROW_RULES:
-            raise ValueError(f"{self.name}: keyword_empty_rows must be one of {EMPTY_ROW_RULES}, "
-                             f"got {keyword_empty_rows!r}")
+            raise ValueError(
+                f"{self.name}: keyword_empty_rows must be one of {EMPTY_ROW_RULES}, got {keyword_empty_rows!r}"
+            )
         if "{}" not in keyword_template:
-            raise ValueError(f"{self.name}: keyword_template must contain '{{}}' where the keyword goes, "
-                             f"got {keyword_template!r}")
+            raise ValueError(
+                f"{self.name}: keyword_template must contain '{{}}' where the keyword goes, got {keyword_template!r}"
+            )
         if pl_weight < 0:
             raise ValueError(f"{self.name}: pl_weight must be >= 0, got {pl_weight}")
         self.losses = losses
@@ -117,22 +119,25 @@ class PseudoLabelMethod(Method):
         if not self.uses_keywords:
             return
         if not context.keywords:
-            raise ValueError(f"{self.name}: the keyword loss needs a keyword vocabulary, but "
-                             "MethodContext.keywords is empty; give keywords or set losses=('caption',)")
+            raise ValueError(
+                f"{self.name}: the keyword loss needs a keyword vocabulary, but "
+                "MethodContext.keywords is empty; give keywords or set losses=('caption',)"
+            )
         if context.tokenizer is None:
-            raise ValueError(f"{self.name}: the keyword loss needs MethodContext.tokenizer to encode "
-                             "the keywords, but it is None")
+            raise ValueError(
+                f"{self.name}: the keyword loss needs MethodContext.tokenizer to encode the keywords, but it is None"
+            )
         tokens = context.tokenizer([self.keyword_template.format(k) for k in context.keywords])
         if not isinstance(tokens, Tensor) or tokens.shape[0] != len(context.keywords):
-            raise TypeError(f"{self.name}: the tokenizer must return a tensor with one row per keyword "
-                            f"({len(context.keywords)}), got {type(tokens).__name__} "
-                            f"{tuple(getattr(tokens, 'shape', ()))}")
+            raise TypeError(
+                f"{self.name}: the tokenizer must return a tensor with one row per keyword "
+                f"({len(context.keywords)}), got {type(tokens).__name__} "
+                f"{tuple(getattr(tokens, 'shape', ()))}"
+            )
         self.keywords = list(context.keywords)
         self.keyword_tokens = tokens
 
-    def training_step(
-        self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather
-    ) -> StepOutput:
+    def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         local_paired = model.encode_image(batch["paired_images"], normalize=True)
         paired = gather(local_paired)
         texts = gather(model.encode_text(batch["paired_texts"], normalize=True))
@@ -164,12 +169,11 @@ class PseudoLabelMethod(Method):
             caption_logits = scale * unpaired @ texts.T
             losses["caption_pl"] = weight * soft_cross_entropy(caption_logits, targets)
         if "keyword" in self.losses:
-            presence = gather(self._keyword_presence(batch, local_paired.shape[0]).to(torch.uint8)).bool()
             keyword_features = model.encode_text(self._tokens_on(unpaired.device), normalize=True)
+            # uint8 on the wire: not every all-gather backend takes bool tensors
+            presence = gather(self._keyword_presence(batch, local_paired.shape[0]).to(torch.uint8)).bool()
             keyword_logits = scale * unpaired @ keyword_features.T
-            keyword_target = keyword_targets(
-                assignment, presence, keyword_logits, weighting=self.keyword_weighting
-            )
+            keyword_target = keyword_targets(assignment, presence, keyword_logits, weighting=self.keyword_weighting)
             losses["keyword_pl"] = weight * partial_label_loss(
                 keyword_logits, keyword_target, empty_rows=self.keyword_empty_rows
             )
@@ -183,25 +187,31 @@ class PseudoLabelMethod(Method):
 
     def _tokens_on(self, device: torch.device) -> Tensor:
         if self.keyword_tokens is None:
-            raise RuntimeError(f"{self.name}: the keyword loss has no keyword tokens; call "
-                               "setup(MethodContext(tokenizer, keywords)) before training")
+            raise RuntimeError(
+                f"{self.name}: the keyword loss has no keyword tokens; call "
+                "setup(MethodContext(tokenizer, keywords)) before training"
+            )
         return self.keyword_tokens.to(device)
 
     def _keyword_presence(self, batch: dict[str, Any], n_paired: int) -> Tensor:
         presence = batch.get("keyword_presence")
         expected = (n_paired, len(self.keywords))
         if presence is None:
-            raise KeyError(f"{self.name}: batch has no 'keyword_presence' (bool tensor of shape {expected}: "
-                           "keywords in each paired caption), which the keyword loss needs")
+            raise KeyError(
+                f"{self.name}: batch has no 'keyword_presence' (bool tensor of shape {expected}: "
+                "keywords in each paired caption), which the keyword loss needs"
+            )
         if tuple(presence.shape) != expected:
-            raise ValueError(f"{self.name}: batch['keyword_presence'] has shape {tuple(presence.shape)}, "
-                             f"expected (paired images, keywords) = {expected}")
+            raise ValueError(
+                f"{self.name}: batch['keyword_presence'] has shape {tuple(presence.shape)}, "
+                f"expected (paired images, keywords) = {expected}"
+            )
         return presence
 
 
 def _mean_entropy(probs: Tensor) -> Tensor:
     """Mean row entropy (nats) of a row-stochastic matrix: 0 for hard targets, log N for uniform ones."""
-    return -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
+    return torch.special.entr(probs).sum(-1).mean()  # entr(p) = -p log p, with entr(0) = 0
 
 
 @METHODS.register("sclip")
@@ -230,8 +240,15 @@ class SClip(PseudoLabelMethod):
         keyword_empty_rows: str = "skip",
         keyword_template: str = "{}",
     ) -> None:
-        super().__init__(losses, unpaired_negatives, pl_weight, detach_plan, keyword_weighting,
-                         keyword_empty_rows, keyword_template)
+        super().__init__(
+            losses,
+            unpaired_negatives,
+            pl_weight,
+            detach_plan,
+            keyword_weighting,
+            keyword_empty_rows,
+            keyword_template,
+        )
         if int(ot_iters) < 1:
             raise ValueError(f"sclip: ot_iters must be >= 1, got {ot_iters}")
         self.ot_iters = int(ot_iters)

@@ -40,8 +40,15 @@ class SoftPL(PseudoLabelMethod):
         keyword_empty_rows: str = "skip",
         keyword_template: str = "{}",
     ) -> None:
-        super().__init__(losses, unpaired_negatives, pl_weight, detach_target, keyword_weighting,
-                         keyword_empty_rows, keyword_template)
+        super().__init__(
+            losses,
+            unpaired_negatives,
+            pl_weight,
+            detach_target,
+            keyword_weighting,
+            keyword_empty_rows,
+            keyword_template,
+        )
 
     def pseudo_targets(self, unpaired_features: Tensor, paired_features: Tensor, scale: Tensor) -> Tensor:
         return (scale.float() * similarity_fp32(unpaired_features, paired_features)).softmax(-1)

@@ -20,9 +20,7 @@ class Supervised(Method):
     name = "supervised"
     uses_unpaired = False
 
-    def training_step(
-        self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather
-    ) -> StepOutput:
+    def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         image_features = gather(model.encode_image(batch["paired_images"], normalize=True))
         text_features = gather(model.encode_text(batch["paired_texts"], normalize=True))
         scale = model.logit_scale.exp()

@@ -48,6 +48,12 @@ class TowerAdapter:
         """Modules that ``upper`` and ``project`` use: these stay trainable when the lower part is cached."""
         raise NotImplementedError
 
+    def lower_parameters(self, split: int) -> list[tuple[str, torch.Tensor]]:
+        """Every parameter and buffer of the tower that ``lower(x, split)`` depends on (the cache key)."""
+        upper = {id(t) for m in self.upper_modules(split) for t in [*m.parameters(), *m.buffers()]}
+        named = [*self.visual.named_parameters(), *self.visual.named_buffers()]
+        return [(n, t) for n, t in named if id(t) not in upper]
+
 
 class TimmCNNAdapter(TowerAdapter):
     """open_clip ``TimmModel`` around an EfficientNet/MobileNet-style trunk (conv_stem, blocks, conv_head)."""

@@ -11,8 +11,10 @@ Everything returns a :class:`CLIPBundle`: the model, its train/eval transforms a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,8 +117,13 @@ OFFLINE_MODELS.register(DEFAULT_MODEL)(
         model_cfg=_effnet_minilm_cfg,
         load_weights=_effnet_minilm_weights,
         imagenet_head=_effnet_imagenet_head,
-        preprocess_cfg={"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "interpolation": "bicubic",
-                        "resize_mode": "shortest", "size": 224},
+        preprocess_cfg={
+            "mean": IMAGENET_MEAN,
+            "std": IMAGENET_STD,
+            "interpolation": "bicubic",
+            "resize_mode": "shortest",
+            "size": 224,
+        },
     )
 )
 
@@ -175,8 +182,10 @@ def imagenet_name_embeddings(model: nn.Module, tokenizer: Callable, batch_size: 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    chunks = [model.encode_text(tokenizer(names[i : i + batch_size]).to(device), normalize=True)
-              for i in range(0, len(names), batch_size)]
+    chunks = [
+        model.encode_text(tokenizer(names[i : i + batch_size]).to(device), normalize=True)
+        for i in range(0, len(names), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(chunks).float()
 
@@ -201,8 +210,9 @@ def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear,
     emb = emb - emb.mean(0, keepdim=True)
     proj: nn.Linear = model.visual.head.proj
     weight = emb.T @ head.weight.to(emb)  # (D, C_in)
-    # Keep the initial weight scale comparable to a default init so the optimizer's step sizes fit.
-    scale = proj.weight.std() / weight.std()
+    # Keep the initial weight scale that of PyTorch's default Linear init (uniform, bound 1/sqrt(fan_in)),
+    # so the optimizer's step sizes fit; a constant keeps creation deterministic.
+    scale = (1.0 / math.sqrt(3 * proj.in_features)) / weight.std()
     proj.weight.copy_(weight * scale)
     if proj.bias is not None:
         proj.bias.copy_((emb.T @ head.bias.to(emb)) * scale)
@@ -227,6 +237,18 @@ def create_clip(
     return bundle
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | None) -> CLIPBundle:
     if zeroshot_init not in ZEROSHOT_INITS:
         raise ValueError(f"zeroshot_init must be one of {ZEROSHOT_INITS}, got {zeroshot_init!r}")
@@ -235,7 +257,8 @@ def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | Non
     kwargs = dict(cfg)
     if init_logit_scale is not None:
         kwargs["init_logit_scale"] = float(init_logit_scale)
-    model = open_clip.CustomTextCLIP(**kwargs)
+    with _quiet_transformers():  # its "unused pooler weights" notice is expected: we pool by mean
+        model = open_clip.CustomTextCLIP(**kwargs)
     pair.load_weights(model)
     tokenizer = _hf_tokenizer(cfg["text_cfg"], cfg["text_cfg"]["hf_tokenizer_name"])
     if zeroshot_init.startswith("imagenet-bridge"):
@@ -333,8 +356,9 @@ def load_clip(folder: str | Path) -> CLIPBundle:
     if cfg.get("ssclip_image_head") == "imagenet-bridge-softmax":
         old = model.visual.head.proj
         n_classes = 1000
-        model.visual.head.proj = SoftmaxBridge(nn.Linear(old.in_features, n_classes),
-                                               torch.zeros(n_classes, old.out_features))
+        model.visual.head.proj = SoftmaxBridge(
+            nn.Linear(old.in_features, n_classes), torch.zeros(n_classes, old.out_features)
+        )
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{folder}: weights file {WEIGHTS_FILE} is missing")

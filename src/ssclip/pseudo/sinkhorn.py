@@ -28,8 +28,10 @@ def _log_marginal(weights: Tensor | None, size: int, like: Tensor, name: str) ->
     if weights is None:
         return torch.full((size,), -math.log(size), dtype=torch.float32, device=like.device)
     if weights.shape[-1] != size:
-        raise ValueError(f"sinkhorn_log: marginal {name!r} has last dimension {weights.shape[-1]}, "
-                         f"expected {size} to match the cost matrix")
+        raise ValueError(
+            f"sinkhorn_log: marginal {name!r} has last dimension {weights.shape[-1]}, "
+            f"expected {size} to match the cost matrix"
+        )
     return weights.to(device=like.device, dtype=torch.float32).log()
 
 

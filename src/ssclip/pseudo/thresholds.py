@@ -24,7 +24,6 @@ from torch import Tensor
 __all__ = ["classwise_thresholds", "pseudo_labels", "label_prior", "pseudo_label_quality"]
 
 
-
 def label_prior(labels: Tensor) -> Tensor:
     """Positive frequency of each class, (N, C) 0/1 labels -> (C,) float."""
     labels = torch.as_tensor(labels)
@@ -40,13 +39,16 @@ def classwise_thresholds(scores: Tensor, prior: Tensor) -> Tensor:
     is 0. See the module docstring for the rank rule and the edge cases.
     """
     if scores.dim() != 2 or scores.shape[0] == 0:
-        raise ValueError(f"classwise_thresholds: scores must have shape (N_U, C) with N_U > 0, "
-                         f"got {tuple(scores.shape)}")
+        raise ValueError(
+            f"classwise_thresholds: scores must have shape (N_U, C) with N_U > 0, got {tuple(scores.shape)}"
+        )
     n_unlabeled, n_classes = scores.shape
     prior = torch.as_tensor(prior, device=scores.device)
     if prior.shape != (n_classes,):
-        raise ValueError(f"classwise_thresholds: prior has shape {tuple(prior.shape)}, "
-                         f"expected ({n_classes},) to match the classes of scores")
+        raise ValueError(
+            f"classwise_thresholds: prior has shape {tuple(prior.shape)}, "
+            f"expected ({n_classes},) to match the classes of scores"
+        )
     if not ((prior >= 0) & (prior <= 1)).all():
         raise ValueError(f"classwise_thresholds: prior must lie in [0, 1], got {prior.tolist()}")
     if not scores.is_floating_point():
@@ -81,8 +83,10 @@ def pseudo_label_quality(pseudo: Tensor, truth: Tensor) -> dict[str, float]:
     pseudo = torch.as_tensor(pseudo)
     truth = torch.as_tensor(truth).to(pseudo.device)
     if pseudo.shape != truth.shape or pseudo.dim() != 2:
-        raise ValueError(f"pseudo_label_quality: pseudo {tuple(pseudo.shape)} and truth {tuple(truth.shape)} "
-                         "must both have shape (N, C)")
+        raise ValueError(
+            f"pseudo_label_quality: pseudo {tuple(pseudo.shape)} and truth {tuple(truth.shape)} "
+            "must both have shape (N, C)"
+        )
     predicted = pseudo.bool()
     actual = truth.bool()
     true_pos = (predicted & actual).sum(0).double()

@@ -80,10 +80,21 @@ def make_store(
     if model.image_split == 0:
         return PixelStore(images, train_tf, bundle.eval_transform)
     spec = ViewSpec(train_tf if n_views > 1 else None, bundle.eval_transform, n_views, cfg.seed, name)
-    lower_modules = [bundle.model.visual]
     model_id = f"{bundle.name}|split={model.image_split}"
     keys = [r.key or str(i) for i, r in enumerate(records)]
-    views = build_view_cache(model.lower, lower_modules, model_id, images, keys, spec, cfg.cache_dir, device)
+    was_training = model.training
+    model.eval()  # frozen BatchNorm statistics for the cached part
+    views = build_view_cache(
+        model.lower,
+        model.adapter.lower_parameters(model.image_split),
+        model_id,
+        images,
+        keys,
+        spec,
+        cfg.cache_dir,
+        device,
+    )
+    model.train(was_training)
     return CachedViewStore(views, cfg.seed, stream=abs(hash(name)) % 1000)
 
 
@@ -170,8 +181,11 @@ def encode_store(model: nn.Module, store: InputStore, device: torch.device | str
 def encode_text_list(model: nn.Module, tokenizer: Callable, texts: Sequence[str], device, batch_size: int = 256):
     out = []
     for start in range(0, len(texts), batch_size):
-        out.append(model.encode_text(tokenizer(list(texts[start : start + batch_size])).to(device),
-                                     normalize=True).float().cpu())
+        out.append(
+            model.encode_text(tokenizer(list(texts[start : start + batch_size])).to(device), normalize=True)
+            .float()
+            .cpu()
+        )
     return torch.cat(out)
 
 

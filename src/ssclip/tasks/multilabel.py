@@ -1,7 +1,7 @@
 """The multi-label task (CSA and its baselines): labeled and unlabeled streams, weak/strong views, evaluation.
 
-The labeled stream sets the epoch; each step also draws unlabeled images, given to the method twice: a weak
-view (for the teacher) and a strong view (for the student), as FixMatch and the multi-label predecessors do.
+The labeled stream sets the epoch; each step also draws unlabeled images in a strong view (for the
+student); the teacher labels every unlabeled image once per epoch from its weak (evaluation) view, as the multi-label predecessors (CAP) do.
 """
 
 from __future__ import annotations
@@ -53,15 +53,17 @@ class MultiLabelTrainData:
         self.labeled, self.unlabeled = np.asarray(labeled), np.asarray(unlabeled)
         self.weak, self.strong = weak, strong
         self.primary = EpochSampler(len(self.labeled), labeled_batch_size, seed)
-        self.secondary = (InfiniteSampler(len(self.unlabeled), unlabeled_batch_size, seed)
-                          if strong is not None and len(self.unlabeled) else None)
+        self.secondary = (
+            InfiniteSampler(len(self.unlabeled), unlabeled_batch_size, seed)
+            if strong is not None and len(self.unlabeled)
+            else None
+        )
 
     def make_batch(self, primary: np.ndarray, secondary: np.ndarray | None, epoch: int) -> dict[str, Any]:
         rows = self.labeled[primary]
         batch: dict[str, Any] = {"labeled_images": self.weak.train(rows, epoch), "labels": self.labels[rows]}
         if secondary is not None and self.strong is not None:
             urows = self.unlabeled[secondary]
-            batch["unlabeled_weak"] = self.weak.train(urows, epoch)
             batch["unlabeled_strong"] = self.strong.train(urows, epoch)
             batch["unlabeled_index"] = torch.as_tensor(secondary, dtype=torch.long)
             batch["unlabeled_labels"] = self.labels[urows]
@@ -74,8 +76,11 @@ class MultiLabelTrainData:
             for start in range(0, len(self.unlabeled), batch_size):
                 pos = np.arange(start, min(start + batch_size, len(self.unlabeled)))
                 rows = self.unlabeled[pos]
-                yield {"images": self.weak.eval(rows), "index": torch.as_tensor(pos),
-                       "labels": self.labels[rows]}
+                yield {
+                    "images": self.weak.eval(rows),
+                    "index": torch.as_tensor(pos),
+                    "labels": self.labels[rows],
+                }
 
         return iterate
 
@@ -83,10 +88,23 @@ class MultiLabelTrainData:
 class MultiLabelEvaluator:
     """mAP, CF1, OF1 (and CP/CR/OP/OR) of a method's probabilities on held-out images."""
 
-    def __init__(self, store: InputStore, labels: np.ndarray, prior: Tensor, decision_rule: str,
-                 predict: Callable[[nn.Module, Tensor], Tensor], device, batch_size: int = 128) -> None:
+    def __init__(
+        self,
+        store: InputStore,
+        labels: np.ndarray,
+        prior: Tensor,
+        decision_rule: str,
+        predict: Callable[[nn.Module, Tensor], Tensor],
+        device,
+        batch_size: int = 128,
+    ) -> None:
         self.store, self.labels, self.prior = store, torch.as_tensor(labels), prior
-        self.rule, self.predict, self.device, self.batch_size = DecisionRule.parse(decision_rule), predict, device, batch_size
+        self.rule, self.predict, self.device, self.batch_size = (
+            DecisionRule.parse(decision_rule),
+            predict,
+            device,
+            batch_size,
+        )
 
     @torch.no_grad()
     def probabilities(self, model: nn.Module) -> Tensor:
