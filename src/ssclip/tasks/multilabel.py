@@ -1,7 +1,8 @@
 """The multi-label task (CSA and its baselines): labeled and unlabeled streams, weak/strong views, evaluation.
 
 The labeled stream sets the epoch; each step also draws unlabeled images in a strong view (for the
-student); the teacher labels every unlabeled image once per epoch from its weak (evaluation) view, as the multi-label predecessors (CAP) do.
+student); the teacher labels every unlabeled image once per epoch from its weak (evaluation) view, as
+the multi-label predecessors (CAP) do.
 """
 
 from __future__ import annotations
