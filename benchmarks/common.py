@@ -76,3 +76,21 @@ def write_section(results_md: Path, marker: str, body: str) -> None:
 
 def load_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"runs": []}
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_jobs(fn, jobs: Sequence[tuple], workers: int, threads_per_worker: int = 1) -> list[Any]:
+    """Run ``fn(*job)`` for every job, in ``workers`` spawned processes (each with its own torch thread
+    count; small CPU kernels scale badly across threads, separate runs do not). Results in job order."""
+    if workers <= 1:
+        return [fn(*job) for job in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads_per_worker,)) as ex:
+        futures = [ex.submit(fn, *job) for job in jobs]
+        return [f.result() for f in futures]

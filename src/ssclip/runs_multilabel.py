@@ -4,6 +4,7 @@ evaluation after every epoch, checkpoints, the saved model and a metrics summary
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -71,13 +72,14 @@ def train_multilabel(
     algo = create_method(method, **(method_options or {}))
     store_cfg = _as_caption_cfg(task)
     records = _records(train_set)
-    weak = make_store(bundle, model, records, store_cfg, "ml-weak", task.n_views, "weak", dev)
+    # Named "train" like the caption task's cache: the same weak views of the same images are shared.
+    weak = make_store(bundle, model, records, store_cfg, "train", task.n_views, "weak", dev)
     strong = (
         make_store(bundle, model, records, store_cfg, "ml-strong", task.n_strong_views, "strong", dev)
         if algo.uses_unpaired
         else None
     )
-    eval_store = make_store(bundle, model, _records(eval_set), store_cfg, "ml-eval", 1, device=dev)
+    eval_store = make_store(bundle, model, _records(eval_set), store_cfg, "eval", 1, device=dev)
     data = MultiLabelTrainData(
         train_set.labels,
         labeled,
@@ -89,6 +91,12 @@ def train_multilabel(
         task.unlabeled_batch_size,
     )
     prior = label_prior(train_set.labels, labeled)
+    if not getattr(algo, "trains", True):
+        train.epochs = 0
+    elif train.max_steps is not None:
+        # A step budget shorter than the epochs asked for ends training early: the method's epoch-based
+        # schedule (warm-up before pseudo-labels) must follow the epochs that will really run.
+        train.epochs = min(train.epochs, math.ceil(train.max_steps * train.accum_steps / len(data.primary)))
     algo.setup(
         MethodContext(
             tokenizer=bundle.tokenizer,
@@ -105,8 +113,6 @@ def train_multilabel(
         )
     )
     evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule, algo.predict_proba, dev)
-    if not getattr(algo, "trains", True):
-        train.epochs = 0
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
     if resume is not None:
         trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)

@@ -43,7 +43,8 @@ class TrainConfig:
     max_logit_scale: float = 100.0
     grad_clip: float | None = None
     seed: int = 0
-    max_steps: int | None = None  # stop early (tests, smoke runs)
+    max_steps: int | None = None  # cap on optimizer steps; the schedule is fitted to it
+    stop_after: int | None = None  # stop after this many steps as if killed (schedule unchanged; resume later)
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
     eval_every: int = 1  # epochs
     eval_at_start: bool = True  # evaluate the initial model (epoch 0) on a fresh run
@@ -185,7 +186,8 @@ class Trainer:
         self.global_step += 1
 
     def _done(self) -> bool:
-        return self.global_step >= self.total_steps
+        stopped = self.cfg.stop_after is not None and self.global_step >= self.cfg.stop_after
+        return stopped or self.global_step >= self.total_steps
 
     def fit(self) -> list[dict[str, Any]]:
         """Train to the end (or to ``max_steps``); returns the per-epoch evaluation history."""
@@ -239,7 +241,7 @@ class Trainer:
                 record.update(
                     {k: float(v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.metrics.items()}
                 )
-                record["logit_scale"] = float(self.model.logit_scale.exp()) if hasattr(self.model, "logit_scale") else 0
+                record["logit_scale"] = float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 0
                 record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t0)
                 logger.log(record, self.global_step)
                 bar.update(1)

@@ -10,6 +10,7 @@ It turns caption records into what the engine and the methods consume:
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class CaptionTaskConfig:
     regime: str = "cached"  # cached: frozen lower image tower computed once; full: fine-tune everything
     image_split: int | None = None  # stages of the image tower that are frozen/cached (None: all but the last)
     n_views: int = 8  # cached views per image: 1 evaluation view + augmented training views
+    view_seed: int = 0  # seed of the cached augmentations: fixed, so every run and seed shares one cache
     paired_batch_size: int = 32
     unpaired_batch_size: int = 32
     keywords: str = "mined"  # mined | classnames | path to a keyword file
@@ -79,7 +81,7 @@ def make_store(
     images = [r.image for r in records]
     if model.image_split == 0:
         return PixelStore(images, train_tf, bundle.eval_transform)
-    spec = ViewSpec(train_tf if n_views > 1 else None, bundle.eval_transform, n_views, cfg.seed, name)
+    spec = ViewSpec(train_tf if n_views > 1 else None, bundle.eval_transform, n_views, cfg.view_seed, name)
     model_id = f"{bundle.name}|split={model.image_split}"
     keys = [r.key or str(i) for i, r in enumerate(records)]
     was_training = model.training
@@ -95,7 +97,7 @@ def make_store(
         device,
     )
     model.train(was_training)
-    return CachedViewStore(views, cfg.seed, stream=abs(hash(name)) % 1000)
+    return CachedViewStore(views, cfg.seed, stream=zlib.crc32(name.encode()))
 
 
 def choose_keywords(source: str, paired: Sequence[ImageCaptions], classnames: Sequence[str]) -> list[str]:
