@@ -241,7 +241,9 @@ class Trainer:
                 record.update(
                     {k: float(v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.metrics.items()}
                 )
-                record["logit_scale"] = float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 0
+                record["logit_scale"] = (
+                    float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 0
+                )
                 record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t0)
                 logger.log(record, self.global_step)
                 bar.update(1)
