@@ -259,6 +259,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit(f"--method-option {item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
         method_options[key] = _parse_value(value)
+    from ssclip.methods import create_method
+
+    try:  # a misspelt method or option fails here, before any data or model is loaded
+        create_method(args.method, **method_options)
+    except TypeError as e:  # unexpected keyword argument: the message names the method and the option
+        raise ValueError(str(e)) from None
     source = _source(args)
     bundle = _bundle(args)
     if args.task == "captions":

@@ -33,15 +33,23 @@ class DataSource:
             return np.arange(n)
         return np.array([i for i, s in enumerate(self.splits) if s == split], dtype=np.int64)
 
+    def _split_rows(self, split: str | None) -> np.ndarray:
+        """``rows(split)``, but an empty split is an error naming the splits there are."""
+        rows = self.rows(split)
+        if len(rows) == 0:
+            present = sorted({s for s in self.splits if s}) or ["none"]
+            raise ValueError(f"no images in split {split!r} (splits in this dataset: {', '.join(present)})")
+        return rows
+
     def caption_records(self, split: str | None) -> list[ImageCaptions]:
         if self.captions is None:
             raise ValueError("this dataset has no captions (use a caption JSON/CSV, ucm or synthetic)")
-        return [self.captions[i] for i in self.rows(split)]
+        return [self.captions[i] for i in self._split_rows(split)]
 
     def multilabel_set(self, split: str | None) -> MultiLabelSet:
         if self.multilabel is None:
             raise ValueError("this dataset has no multi-labels (use multilabel-*, coco, voc, ucm or synthetic)")
-        rows = self.rows(split)
+        rows = self._split_rows(split)
         ml = self.multilabel
         return MultiLabelSet(
             [ml.images[i] for i in rows],
@@ -53,7 +61,7 @@ class DataSource:
 
     def classification_set(self, split: str | None) -> ClassificationSet:
         if self.classification is not None:
-            rows = self.rows(split)
+            rows = self._split_rows(split)
             c = self.classification
             return ClassificationSet(
                 [c.images[i] for i in rows],

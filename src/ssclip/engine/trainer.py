@@ -129,6 +129,7 @@ class Trainer:
         self.global_step = 0
         self.best: float | None = None
         self.history: list[dict[str, Any]] = []
+        self._evaluated_step: int | None = None  # global step of the latest evaluation
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -205,6 +206,11 @@ class Trainer:
                 self._evaluate(logger)
             while self.epoch < cfg.epochs and not self._done():
                 self._run_epoch(logger, bar)
+            finished = self.global_step >= self.total_steps or self.epoch >= cfg.epochs
+            if finished and self._evaluated_step != self.global_step:
+                # max_steps can end training mid-epoch (or at an epoch eval_every skips): the history must
+                # still end with the final model, not an earlier epoch's.
+                self._evaluate(logger)
         finally:
             bar.close()
             logger.close()
@@ -261,6 +267,7 @@ class Trainer:
         if self.evaluate is None:
             return
         metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
+        self._evaluated_step = self.global_step
         self.history.append({"epoch": self.epoch, **metrics})
         logger.log({"epoch": self.epoch, **metrics}, self.global_step, prefix="eval")
         key = self.cfg.best_metric

@@ -25,6 +25,7 @@ from ssclip.data.transforms import transforms_for
 from ssclip.data.types import ImageCaptions
 from ssclip.engine.cache import ViewSpec, build_view_cache
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
+from ssclip.engine.trainer import resolve_device
 from ssclip.eval.retrieval import retrieval_metrics
 from ssclip.eval.zeroshot import classification_metrics
 from ssclip.models.factory import CLIPBundle
@@ -94,7 +95,7 @@ def make_store(
         keys,
         spec,
         cfg.cache_dir,
-        device,
+        resolve_device(device),
     )
     model.train(was_training)
     return CachedViewStore(views, cfg.seed, stream=zlib.crc32(name.encode()))
