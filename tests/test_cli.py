@@ -97,7 +97,7 @@ def test_top_level_help_lists_every_command(capsys):
             ["--model", "--data", "--format", "--task", "--method", "--label-ratio", "--config", "--method-option"]
             + ["--output", "--resume", "--device"],
         ),
-        ("demo", ["--output", "--n-images", "--label-ratio", "--epochs", "--seed", "--device"]),
+        ("demo", ["--task", "--output", "--n-images", "--label-ratio", "--epochs", "--seed", "--device"]),
         ("synth", ["--output", "--n", "--seed", "--grid"]),
     ],
 )

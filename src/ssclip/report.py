@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ssclip.engine.logger import read_log  # noqa: E402
 
@@ -23,24 +24,39 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fm
     return head + "\n".join(lines) + "\n"
 
 
-def plot_training_curves(runs: Mapping[str, Path], path: Path, metrics: Sequence[str]) -> Path:
-    """Left: training loss per step; right: evaluation metrics per epoch, one line per run."""
+def plot_training_curves(
+    runs: Mapping[str, Path],
+    path: Path,
+    metrics: Sequence[str],
+    references: Mapping[str, Mapping[str, float]] | None = None,
+) -> Path:
+    """Left: training loss per step; right: evaluation metrics per evaluated epoch, one line per run.
+
+    ``references`` (``{name: {metric: value}}``, e.g. a method that does not train) are drawn as dashed
+    horizontal lines on the metric panels.
+    """
     fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.2 * (1 + len(metrics)), 3.4))
-    for name, folder in runs.items():
+    for i, (name, folder) in enumerate(runs.items()):
         log = read_log(folder / "log.jsonl")
         train = [r for r in log if r["kind"] == "train"]
         evals = [r for r in log if r["kind"] == "eval"]
-        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label=name, lw=1)
+        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label=name, lw=1, color=f"C{i}")
         for ax, key in zip(axes[1:], metrics, strict=True):
             ax.plot(
                 [r["epoch"] for r in evals if key in r],
                 [r[key] for r in evals if key in r],
                 marker=".",
                 label=name,
+                color=f"C{i}",
             )
+    for j, (name, values) in enumerate((references or {}).items(), start=len(runs)):
+        for ax, key in zip(axes[1:], metrics, strict=True):
+            if key in values:
+                ax.axhline(values[key], ls="--", lw=1.2, color=f"C{j}", label=name)
     axes[0].set(title="training loss", xlabel="step")
     for ax, key in zip(axes[1:], metrics, strict=True):
         ax.set(title=key, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -81,6 +97,32 @@ def plot_step_metric(folder: Path, key: str, path: Path, title: str, window: int
     ax.plot(steps, values, alpha=0.3, lw=1)
     ax.plot(steps, smooth, lw=2, label=f"moving mean ({window} steps)")
     ax.set(title=title, xlabel="step", ylabel="%", ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_epoch_metrics(
+    folder: Path, keys: Mapping[str, str], path: Path, title: str, ylim: tuple[float, float] | None = (0, 100)
+) -> Path | None:
+    """Values a method logs once per epoch (``log.jsonl`` records of kind ``"epoch"``, e.g. pseudo-label
+    quality), one line per key of ``keys`` (``{log key: legend label}``) against the epoch. None (and no
+    file) when no epoch record carries any of the keys, e.g. a run that never left its warm-up."""
+    log = [r for r in read_log(folder / "log.jsonl") if r["kind"] == "epoch"]
+    series = {key: [r for r in log if key in r] for key in keys}
+    if not any(series.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key, records in series.items():
+        if records:
+            ax.plot([r["epoch"] for r in records], [r[key] for r in records], marker=".", label=keys[key])
+    ax.set(title=title, xlabel="epoch", ylabel="%")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

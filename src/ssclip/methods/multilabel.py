@@ -238,6 +238,7 @@ class MultiLabelMethod(Method):
         bias: bool = True,
         alpha: float = 20.0,
         separate_queries: bool = True,
+        global_weight: float = 0.5,
         ema: bool = True,
         ema_decay: float = 0.999,
         evaluate_teacher: bool = True,
@@ -252,7 +253,7 @@ class MultiLabelMethod(Method):
         self.head_kind, self.loss_kind = head, loss
         self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
         self.scale, self.learn_scale, self.bias, self.alpha = scale, learn_scale, bias, alpha
-        self.separate_queries = separate_queries
+        self.separate_queries, self.global_weight = separate_queries, global_weight
         self.ema, self.ema_decay, self.evaluate_teacher = ema, ema_decay, evaluate_teacher
         self.heads: MultiLabelHeads | None = None
         self.teacher: _Teacher | None = None
@@ -277,7 +278,13 @@ class MultiLabelMethod(Method):
     def _classifier(self, class_embeddings: Tensor) -> CosineClassifier:
         if self.head_kind == "aligned":
             return AlignmentHead(
-                class_embeddings, self.scale, self.learn_scale, self.bias, self.alpha, self.separate_queries
+                class_embeddings,
+                self.scale,
+                self.learn_scale,
+                self.bias,
+                self.alpha,
+                self.separate_queries,
+                self.global_weight,
             )
         return GlobalHead(class_embeddings, self.scale, self.learn_scale, self.bias)
 
