@@ -210,7 +210,7 @@ def test_train_writes_a_run_folder_and_resumes(capsys, tmp_path):
     config.write_text(TRAIN_CONFIG.format(cache=tmp_path / "cache"))
     run = tmp_path / "run"
     argv = ["train", "--task", "captions", "--format", "synthetic", "--data", "n=60,seed=0", "--method", "sclip"]
-    argv += [*FAST_MODEL, "--config", config, "--label-ratio", "0.5", "--output", run]
+    argv += [*FAST_MODEL, "--config", config, "--label-ratio", "0.5", "--set", "keywords=classnames", "--output", run]
 
     code, out, _ = _run(capsys, argv)
     assert code == 0
@@ -225,6 +225,7 @@ def test_train_writes_a_run_folder_and_resumes(capsys, tmp_path):
 
     run_config = json.loads((run / "run_config.json").read_text())
     assert run_config["task"]["label_ratio"] == 0.5  # the flag
+    assert run_config["task"]["keywords"] == "classnames"  # --set overrides the YAML
     assert run_config["task"]["n_views"] == 2 and run_config["train"]["max_steps"] == 2  # the YAML
     assert run_config["model"] == DEFAULT_MODEL
 

@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=float, default=None)
     tr.add_argument("--config", default=None, help="YAML config file or a preset name from configs/")
     tr.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting of the config, e.g. keywords=mined or max_steps=50 (repeatable; "
+        "values are read as YAML)",
+    )
+    tr.add_argument(
         "--method-option",
         action="append",
         default=[],
@@ -284,6 +292,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "lr": args.lr,
     }
+    for item in args.set:
+        if "=" not in item:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        cfg[key.strip()] = _parse_value(value)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     method_options = dict(cfg.get("method_options") or {})
     for item in args.method_option:
