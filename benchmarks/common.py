@@ -94,3 +94,17 @@ def run_jobs(fn, jobs: Sequence[tuple], workers: int, threads_per_worker: int = 
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads_per_worker,)) as ex:
         futures = [ex.submit(fn, *job) for job in jobs]
         return [f.result() for f in futures]
+
+
+def write_results(path: Path, benchmark: str, preset: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    """The machine-readable record of a benchmark: every run with its metrics and re-creating command."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": benchmark,
+        "date": today(),
+        "machine": machine(),
+        "revision": git_revision(),
+        "preset": preset,
+        "runs": runs,
+    }
+    path.write_text(json.dumps(payload, indent=2))

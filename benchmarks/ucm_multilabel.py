@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DEFAULT_UCM,
     REPO,
-    git_revision,
     machine,
     mean_std,
     paired_differences,
     run_jobs,
     today,
+    write_results,
     write_section,
 )
 from ssclip.cli import load_config, split_config  # noqa: E402
@@ -123,16 +123,7 @@ def main() -> int:
             }
         )
     wall = time.perf_counter() - started
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "ucm_multilabel",
-        "date": today(),
-        "machine": machine(),
-        "revision": git_revision(),
-        "preset": cfg,
-        "runs": runs,
-    }
-    args.results.write_text(json.dumps(payload, indent=2))
+    write_results(args.results, "ucm_multilabel", cfg, runs)
     text = render(runs, cfg, wall, args.ratios, args.methods)
     write_section(args.results_md, "ucm-multilabel", text)
     print(text)

@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DEFAULT_UCM,
     REPO,
-    git_revision,
     group_runs,
     machine,
     mean_std,
     paired_differences,
     run_jobs,
     today,
+    write_results,
     write_section,
 )
 from ssclip.cli import load_config, split_config  # noqa: E402
@@ -148,18 +148,10 @@ def main() -> int:
             }
         )
     wall = time.perf_counter() - started
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "ucm_sclip",
-        "date": today(),
-        "machine": machine(),
-        "revision": git_revision(),
-        "preset": cfg,
-        "runs": runs,
-    }
-    args.results.write_text(json.dumps(payload, indent=2))
-    write_section(args.results_md, "ucm-sclip", render(runs, cfg, wall))
-    print(render(runs, cfg, wall))
+    write_results(args.results, "ucm_sclip", cfg, runs)
+    text = render(runs, cfg, wall)
+    write_section(args.results_md, "ucm-sclip", text)
+    print(text)
     return 0
 
 

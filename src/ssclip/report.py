@@ -15,6 +15,18 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from ssclip.engine.logger import read_log  # noqa: E402
 
 
+def _finish(ax: plt.Axes, grid_axis: str = "both") -> None:
+    ax.grid(axis=grid_axis, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str = "{:.1f}") -> str:
     head = "| " + " | ".join(columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n"
     lines = []
@@ -58,12 +70,8 @@ def plot_training_curves(
         ax.set(title=key, xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        _finish(ax)
+    return _save(fig, path)
 
 
 def plot_final_bars(results: Mapping[str, Mapping[str, float]], keys: Sequence[str], path: Path) -> Path:
@@ -75,12 +83,8 @@ def plot_final_bars(results: Mapping[str, Mapping[str, float]], keys: Sequence[s
         ax.bar(xs, [results[name].get(k, 0.0) for k in keys], width, label=name)
     ax.set_xticks([k + width * (len(names) - 1) / 2 for k in range(len(keys))], keys, rotation=20)
     ax.set_ylabel("%")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    _finish(ax, grid_axis="y")
+    return _save(fig, path)
 
 
 def plot_step_metric(folder: Path, key: str, path: Path, title: str, window: int = 10) -> Path | None:
@@ -97,12 +101,8 @@ def plot_step_metric(folder: Path, key: str, path: Path, title: str, window: int
     ax.plot(steps, values, alpha=0.3, lw=1)
     ax.plot(steps, smooth, lw=2, label=f"moving mean ({window} steps)")
     ax.set(title=title, xlabel="step", ylabel="%", ylim=(0, 100))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    _finish(ax)
+    return _save(fig, path)
 
 
 def plot_epoch_metrics(
@@ -123,9 +123,5 @@ def plot_epoch_metrics(
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    _finish(ax)
+    return _save(fig, path)
