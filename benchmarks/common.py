@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -20,9 +21,14 @@ DEFAULT_UCM = REPO.parent / "shared" / "data" / "ucm"
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     return (
-        f"{platform.system()} {platform.machine()} ({cpu}), {torch.get_num_threads()} torch threads, "
+        f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, "
         f"torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}"
     )
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as a reader of the repository would type it: relative to the repository when possible."""
+    return os.path.relpath(Path(path).resolve(), REPO)
 
 
 def today() -> str:

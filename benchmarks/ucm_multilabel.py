@@ -29,6 +29,7 @@ from common import (  # noqa: E402
     mean_std,
     paired_differences,
     run_jobs,
+    shown_path,
     today,
     write_results,
     write_section,
@@ -77,8 +78,8 @@ def command_for(method: str, ratio: float, seed: int, out: Path, data: Path) -> 
     name, options = VARIANTS.get(method, (method, {}))
     flags = "".join(f" --method-option {k}={v}" for k, v in options.items())
     return (
-        f"ssclip train --task multilabel --data {data} --format ucm --config {PRESET} --method {name}{flags} "
-        f"--label-ratio {ratio} --seed {seed} --output {out}"
+        f"ssclip train --task multilabel --data {shown_path(data)} --format ucm --config {PRESET} "
+        f"--method {name}{flags} --label-ratio {ratio} --seed {seed} --output {shown_path(out)}"
     )
 
 
@@ -124,7 +125,8 @@ def main() -> int:
         )
     wall = time.perf_counter() - started
     write_results(args.results, "ucm_multilabel", cfg, runs)
-    text = render(runs, cfg, wall, args.ratios, args.methods)
+    layout = f"{args.workers} runs at a time, {args.threads} torch thread(s) each"
+    text = render(runs, cfg, wall, args.ratios, args.methods, layout)
     write_section(args.results_md, "ucm-multilabel", text)
     print(text)
     return 0
@@ -140,14 +142,15 @@ def _last_epoch_diagnostics(out: Path) -> dict | None:
     return {k: round(float(epochs[-1][k]), 1) for k in keep if k in epochs[-1]}
 
 
-def render(runs: list[dict], cfg: dict, wall: float, ratios: list[float], methods: list[str]) -> str:
+def render(runs: list[dict], cfg: dict, wall: float, ratios: list[float], methods: list[str], layout: str) -> str:
     def values(method: str, ratio: float, key: str) -> list[float]:
         return [r["metrics"][key] for r in runs if r["method"] == method and r["label_ratio"] == ratio]
 
     lines = [
         "## CSA family on UCM multi-labels",
         "",
-        f"Command: `make bench-multilabel` (= `python benchmarks/ucm_multilabel.py`), {today()}, {machine()}. "
+        f"Command: `make bench-multilabel` (= `python benchmarks/ucm_multilabel.py`), {today()}, {machine()}, "
+        f"{layout}. "
         f"Regime: **{cfg['regime']}** (frozen image stages computed once over {cfg['n_views']} weak and "
         f"{cfg['n_strong_views']} strong views per image; last image stage and heads trained), "
         f"{cfg.get('max_steps')} optimizer steps of {cfg['labeled_batch_size']} labeled + "

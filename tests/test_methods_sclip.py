@@ -537,3 +537,99 @@ def test_pl_accuracy_only_with_labels() -> None:
     ).argmax(-1)
     expected = (batch["paired_labels"][nearest] == batch["unpaired_labels"]).float().mean()
     torch.testing.assert_close(out.metrics["pl_accuracy"], expected)
+
+
+# --- the paired bank ----------------------------------------------------------------------------------------
+
+
+def banked(name: str, n_paired: int, **options: Any):
+    method = create_method(name, paired_bank=True, **options)
+    method.setup(MethodContext(tokenizer=keyword_tokenizer, keywords=list(KEYWORDS), extra={"n_paired": n_paired}))
+    return method
+
+
+@pytest.mark.parametrize("name", ["sclip", "soft-pl", "hard-pl"])
+def test_bank_holding_only_the_batch_gives_the_in_batch_losses(name: str) -> None:
+    # Every paired item in the batch, in a shuffled order: the bank's targets range over the same items, so
+    # every loss equals the in-batch method's (the column order of the targets must not matter).
+    batch = random_batch(n=6, m=5)
+    batch["paired_index"] = torch.tensor([3, 0, 5, 1, 4, 2])
+    options = {"losses": ("caption", "keyword")}
+    plain = make(name, **options)(TinyCLIP(), batch)
+    bank = banked(name, 6, **options)(TinyCLIP(), batch)
+    for key in plain.losses:
+        assert bank.losses[key].item() == pytest.approx(plain.losses[key].item(), abs=1e-5), key
+    assert bank.metrics["pl_accuracy"].item() == pytest.approx(plain.metrics["pl_accuracy"].item())
+
+
+def test_bank_lets_the_target_reach_a_paired_item_of_an_earlier_batch() -> None:
+    model = TinyCLIP()
+    method = banked("hard-pl", 4)
+    e = torch.eye(4)
+    first = {
+        "paired_images": e[:2],
+        "paired_texts": torch.tensor([[4], [5]]),
+        "paired_index": torch.tensor([0, 1]),
+        "paired_labels": torch.tensor([0, 1]),
+        "unpaired_images": e[:1],
+        "unpaired_labels": torch.tensor([0]),
+    }
+    method(model, first)
+    # Second batch: paired items 2 and 3 (images e3, e4); the unpaired image is e1, i.e. paired item 0 of the
+    # first batch. In-batch, its target would be item 2 or 3; with the bank it is item 0 and its caption.
+    second = {
+        "paired_images": e[2:],
+        "paired_texts": torch.tensor([[6], [7]]),
+        "paired_index": torch.tensor([2, 3]),
+        "paired_labels": torch.tensor([2, 3]),
+        "unpaired_images": e[:1],
+        "unpaired_labels": torch.tensor([0]),
+    }
+    out = method(model, second)
+    assert out.metrics["pl_accuracy"].item() == 1.0
+    texts = F.normalize(model.token_embedding.weight[4:8].detach(), dim=-1)  # bank columns 0-3, in order
+    logits = model.logit_scale.exp() * F.normalize(e[:1], dim=-1) @ texts.T
+    expected = 0.5 * F.cross_entropy(logits, torch.tensor([0]))
+    assert out.losses["caption_pl"].item() == pytest.approx(expected.item(), abs=1e-6)
+    in_batch = make("hard-pl")(model, second)
+    assert in_batch.metrics["pl_accuracy"].item() == 0.0
+
+
+def test_bank_leaves_unseen_items_out_and_gradients_reach_only_the_live_rows() -> None:
+    from ssclip.pseudo.bank import PairedBank
+
+    bank = PairedBank(5)
+    stored = F.normalize(torch.randn(2, 3), dim=-1)
+    bank.update(torch.tensor([0, 4]), stored, stored, None, None)
+    live = F.normalize(torch.randn(2, 3), dim=-1).requires_grad_()
+    view = bank.view(torch.tensor([2, 4]), live, live, None, None)
+    assert view.columns.tolist() == [0, 2, 4]  # item 1 and 3 never seen
+    assert torch.equal(view.images[0], stored[0])
+    assert torch.equal(view.images[2], live[1].detach())  # the live row replaces the stored one
+    view.images.sum().backward()
+    assert torch.equal(live.grad, torch.ones(2, 3))
+    assert bank.images.grad is None and not bank.images.requires_grad
+
+
+def test_bank_state_survives_a_checkpoint_into_a_fresh_method() -> None:
+    method = banked("sclip", 8)
+    batch = random_batch(n=6, m=5)
+    batch["paired_index"] = torch.tensor([7, 1, 2, 3, 0, 5])
+    method(TinyCLIP(), batch)
+    fresh = banked("sclip", 8)
+    fresh.load_state_dict(method.state_dict())  # strict: the lazily allocated buffers take the saved shapes
+    for name in ("images", "texts", "presence", "labels", "filled"):
+        assert torch.equal(getattr(fresh.bank, name), getattr(method.bank, name)), name
+    assert fresh.bank.filled.tolist() == [True, True, True, True, False, True, False, True]
+
+
+def test_bank_errors_name_what_is_missing() -> None:
+    with pytest.raises(ValueError, match="n_paired"):
+        create_method("sclip", paired_bank=True).setup(context())
+    method = banked("sclip", 6)
+    with pytest.raises(ValueError, match="paired_index"):
+        method(TinyCLIP(), random_batch(n=6, m=5))
+    batch = random_batch(n=6, m=5)
+    batch["paired_index"] = torch.tensor([0, 1, 2, 3, 4, 6])
+    with pytest.raises(IndexError, match=r"\[0, 6\)"):
+        method(TinyCLIP(), batch)

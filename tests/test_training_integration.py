@@ -31,7 +31,7 @@ def cache_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("cache"))
 
 
-def _caption_run(synthetic, cache_dir, out, method, resume=None, epochs=6, stop_after=None):
+def _caption_run(synthetic, cache_dir, out, method, resume=None, epochs=6, stop_after=None, options=None):
     data, _, train, test = synthetic
     torch.manual_seed(0)
     task = CaptionTaskConfig(
@@ -47,7 +47,16 @@ def _caption_run(synthetic, cache_dir, out, method, resume=None, epochs=6, stop_
         stop_after=stop_after,
     )
     return train_captions(
-        create_clip(zeroshot_init="random"), train, test, data.classnames, method, task, cfg, out, resume=resume
+        create_clip(zeroshot_init="random"),
+        train,
+        test,
+        data.classnames,
+        method,
+        task,
+        cfg,
+        out,
+        resume=resume,
+        method_options=options,
     )
 
 
@@ -73,15 +82,20 @@ def test_short_training_lowers_loss_and_raises_retrieval(synthetic, cache_dir, t
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(synthetic, cache_dir, tmp_path):
-    full = _caption_run(synthetic, cache_dir, tmp_path / "full", "sclip", epochs=3)
-    again = _caption_run(synthetic, cache_dir, tmp_path / "again", "sclip", epochs=3)
+    # With the paired bank: its buffers (features seen before the kill) must come back with the checkpoint.
+    bank = {"paired_bank": True}
+    full = _caption_run(synthetic, cache_dir, tmp_path / "full", "sclip", epochs=3, options=bank)
+    again = _caption_run(synthetic, cache_dir, tmp_path / "again", "sclip", epochs=3, options=bank)
     assert again["metrics"] == full["metrics"]  # a CPU run repeats exactly
-    _caption_run(synthetic, cache_dir, tmp_path / "part", "sclip", epochs=3, stop_after=4)  # killed mid-epoch
-    resumed = _caption_run(synthetic, cache_dir, tmp_path / "part", "sclip", epochs=3, resume="latest")
+    # killed mid-epoch, then resumed
+    _caption_run(synthetic, cache_dir, tmp_path / "part", "sclip", epochs=3, stop_after=4, options=bank)
+    resumed = _caption_run(synthetic, cache_dir, tmp_path / "part", "sclip", epochs=3, resume="latest", options=bank)
     assert resumed["metrics"] == full["metrics"]
-    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["method"]["bank.filled"].all()  # every paired item reached the bank
+    assert all(torch.equal(a["method"][k], b["method"][k]) for k in a["method"])
 
 
 @pytest.mark.slow

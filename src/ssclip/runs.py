@@ -71,7 +71,7 @@ def train_captions(
     all_store = make_store(bundle, model, train_records, task, "train", task.n_views, device=dev)
     eval_store = make_store(bundle, model, eval_records, task, "eval", 1, device=dev)
     keywords = choose_keywords(task.keywords, paired, classnames or []) if getattr(algo, "uses_keywords", False) else []
-    algo.setup(MethodContext(tokenizer=bundle.tokenizer, keywords=keywords))
+    algo.setup(MethodContext(tokenizer=bundle.tokenizer, keywords=keywords, extra={"n_paired": len(paired)}))
     data = CaptionTrainData(
         paired,
         SubsetStore(all_store, labeled),

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from ssclip.methods.base import METHODS, Gather, Method, MethodContext, StepOutput, no_gather
 from ssclip.methods.clip_losses import clip_contrastive_loss, similarity_fp32, soft_cross_entropy
+from ssclip.pseudo.bank import PairedBank
 from ssclip.pseudo.keywords import keyword_targets, partial_label_loss
 from ssclip.pseudo.sinkhorn import row_normalized, sinkhorn_log
 
@@ -60,6 +61,10 @@ class PseudoLabelMethod(Method):
             (see :func:`ssclip.pseudo.keywords.partial_label_loss`).
         keyword_template: format string applied to every keyword before tokenization; ``"{}"`` is the raw
             keyword, as in the paper.
+        paired_bank: let the pseudo-labels range over every paired item, not only the batch's: a bank
+            (:class:`ssclip.pseudo.bank.PairedBank`) keeps each paired item's latest image and caption
+            embeddings. Off by default (the paper's in-batch targets); needs ``MethodContext.extra["n_paired"]``
+            and ``batch["paired_index"]``.
     """
 
     uses_unpaired = True
@@ -73,6 +78,7 @@ class PseudoLabelMethod(Method):
         keyword_weighting: str = "softmax",
         keyword_empty_rows: str = "skip",
         keyword_template: str = "{}",
+        paired_bank: bool = False,
     ) -> None:
         super().__init__()
         losses = (losses,) if isinstance(losses, str) else tuple(losses)
@@ -100,6 +106,8 @@ class PseudoLabelMethod(Method):
         self.keyword_weighting = keyword_weighting
         self.keyword_empty_rows = keyword_empty_rows
         self.keyword_template = keyword_template
+        self.paired_bank = bool(paired_bank)
+        self.bank: PairedBank | None = None  # built in setup(), once the number of paired items is known
         self.uses_unpaired = bool(losses) or self.unpaired_negatives
         self.uses_keywords = "keyword" in losses  # read by the run builder to choose a vocabulary
         self.keywords: list[str] = []
@@ -116,6 +124,14 @@ class PseudoLabelMethod(Method):
     # --- shared machinery -----------------------------------------------------------------------------
 
     def setup(self, context: MethodContext) -> None:
+        if self.paired_bank:
+            n_paired = context.extra.get("n_paired")
+            if not isinstance(n_paired, int) or n_paired < 1:
+                raise ValueError(
+                    f"{self.name}: paired_bank needs MethodContext.extra['n_paired'], the number of paired items "
+                    f"(a positive int), got {n_paired!r}"
+                )
+            self.bank = PairedBank(n_paired)
         if not self.uses_keywords:
             return
         if not context.keywords:
@@ -156,33 +172,44 @@ class PseudoLabelMethod(Method):
             losses.update({f"{name}_pl": zero for name in self.losses})
             return StepOutput(losses)
 
+        # The paired items the pseudo-labels range over: this batch's, or every one in the bank.
+        presence, keyword_tokens = None, None
+        if "keyword" in self.losses:
+            keyword_tokens = self._tokens_on(unpaired.device)
+            # uint8 on the wire: not every all-gather backend takes bool tensors
+            presence = gather(self._keyword_presence(batch, local_paired.shape[0]).to(torch.uint8)).bool()
+        labels = gather(batch["paired_labels"]).to(paired.device) if "paired_labels" in batch else None
+        ref_images, ref_texts, ref_presence, ref_labels = paired, texts, presence, labels
+        if self.bank is not None:
+            index = gather(self._paired_index(batch, local_paired.shape[0]))
+            view = self.bank.view(index, paired, texts, presence, labels)
+            ref_images, ref_texts, ref_presence, ref_labels = view.images, view.texts, view.presence, view.labels
+            self.bank.update(index, paired, texts, presence, labels)
+
         if self.detach_target:
             with torch.no_grad():
-                targets = self.pseudo_targets(unpaired.detach(), paired.detach(), scale.detach())
+                targets = self.pseudo_targets(unpaired.detach(), ref_images.detach(), scale.detach())
         else:
-            targets = self.pseudo_targets(unpaired, paired, scale)
+            targets = self.pseudo_targets(unpaired, ref_images, scale)
         assignment = targets.detach().argmax(-1)  # nearest paired item of every unpaired image
         weight = 0.5 * self.pl_weight
         metrics: dict[str, Tensor | float] = {"pl_entropy": _mean_entropy(targets.detach())}
 
         if "caption" in self.losses:
-            caption_logits = scale * unpaired @ texts.T
+            caption_logits = scale * unpaired @ ref_texts.T
             losses["caption_pl"] = weight * soft_cross_entropy(caption_logits, targets)
         if "keyword" in self.losses:
-            keyword_features = model.encode_text(self._tokens_on(unpaired.device), normalize=True)
-            # uint8 on the wire: not every all-gather backend takes bool tensors
-            presence = gather(self._keyword_presence(batch, local_paired.shape[0]).to(torch.uint8)).bool()
+            keyword_features = model.encode_text(keyword_tokens, normalize=True)
             keyword_logits = scale * unpaired @ keyword_features.T
-            keyword_target = keyword_targets(assignment, presence, keyword_logits, weighting=self.keyword_weighting)
+            keyword_target = keyword_targets(assignment, ref_presence, keyword_logits, weighting=self.keyword_weighting)
             losses["keyword_pl"] = weight * partial_label_loss(
                 keyword_logits, keyword_target, empty_rows=self.keyword_empty_rows
             )
             metrics["keyword_coverage"] = (keyword_target.sum(-1) > 0).float().mean()
 
-        if "paired_labels" in batch and "unpaired_labels" in batch:
-            paired_labels = gather(batch["paired_labels"]).to(assignment.device)
+        if ref_labels is not None and "unpaired_labels" in batch:
             unpaired_labels = gather(batch["unpaired_labels"]).to(assignment.device)
-            metrics["pl_accuracy"] = (paired_labels[assignment] == unpaired_labels).float().mean()
+            metrics["pl_accuracy"] = (ref_labels[assignment] == unpaired_labels).float().mean()
         return StepOutput(losses, metrics)
 
     def _tokens_on(self, device: torch.device) -> Tensor:
@@ -192,6 +219,16 @@ class PseudoLabelMethod(Method):
                 "setup(MethodContext(tokenizer, keywords)) before training"
             )
         return self.keyword_tokens.to(device)
+
+    def _paired_index(self, batch: dict[str, Any], n_paired: int) -> Tensor:
+        index = batch.get("paired_index")
+        if not isinstance(index, Tensor) or tuple(index.shape) != (n_paired,):
+            raise ValueError(
+                f"{self.name}: paired_bank needs batch['paired_index'], a tensor of shape ({n_paired},) giving each "
+                f"paired image's position in the paired set; got {type(index).__name__} "
+                f"{tuple(getattr(index, 'shape', ()))}"
+            )
+        return index
 
     def _keyword_presence(self, batch: dict[str, Any], n_paired: int) -> Tensor:
         presence = batch.get("keyword_presence")
@@ -239,6 +276,7 @@ class SClip(PseudoLabelMethod):
         keyword_weighting: str = "softmax",
         keyword_empty_rows: str = "skip",
         keyword_template: str = "{}",
+        paired_bank: bool = False,
     ) -> None:
         super().__init__(
             losses,
@@ -248,6 +286,7 @@ class SClip(PseudoLabelMethod):
             keyword_weighting,
             keyword_empty_rows,
             keyword_template,
+            paired_bank,
         )
         if int(ot_iters) < 1:
             raise ValueError(f"sclip: ot_iters must be >= 1, got {ot_iters}")

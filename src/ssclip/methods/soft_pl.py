@@ -39,6 +39,7 @@ class SoftPL(PseudoLabelMethod):
         keyword_weighting: str = "softmax",
         keyword_empty_rows: str = "skip",
         keyword_template: str = "{}",
+        paired_bank: bool = False,
     ) -> None:
         super().__init__(
             losses,
@@ -48,6 +49,7 @@ class SoftPL(PseudoLabelMethod):
             keyword_weighting,
             keyword_empty_rows,
             keyword_template,
+            paired_bank,
         )
 
     def pseudo_targets(self, unpaired_features: Tensor, paired_features: Tensor, scale: Tensor) -> Tensor:

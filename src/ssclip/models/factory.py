@@ -191,7 +191,13 @@ def imagenet_name_embeddings(model: nn.Module, tokenizer: Callable, batch_size: 
 
 
 @torch.no_grad()
-def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear, softmax: bool = False) -> None:
+def bridge_imagenet_head(
+    model: nn.Module,
+    tokenizer: Callable,
+    head: nn.Linear,
+    softmax: bool = False,
+    name_embeddings: torch.Tensor | None = None,
+) -> None:
     """Initialise the image projection as a bridge through the tower's own ImageNet classifier.
 
     An image lands where the names of the ImageNet classes it resembles land, so the model can classify
@@ -202,8 +208,10 @@ def bridge_imagenet_head(model: nn.Module, tokenizer: Callable, head: nn.Linear,
       in open_clip itself.
     - softmax: proj(x) = softmax(W x + b) E, the class probabilities times the name embeddings. Sharper on
       natural images, but a head open_clip does not know: such a model loads back in ssclip only.
+
+    ``name_embeddings`` are the (1000, D) ImageNet name embeddings of this text tower, if already computed.
     """
-    emb = imagenet_name_embeddings(model, tokenizer)
+    emb = imagenet_name_embeddings(model, tokenizer) if name_embeddings is None else name_embeddings.clone()
     if softmax:
         model.visual.head.proj = SoftmaxBridge(head, emb)
         return
@@ -249,6 +257,9 @@ def _quiet_transformers():
         hf_logging.set_verbosity(level)
 
 
+_IMAGENET_NAME_EMBEDDINGS: dict[str, torch.Tensor] = {}  # per offline model name, see _create_offline
+
+
 def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | None) -> CLIPBundle:
     if zeroshot_init not in ZEROSHOT_INITS:
         raise ValueError(f"zeroshot_init must be one of {ZEROSHOT_INITS}, got {zeroshot_init!r}")
@@ -265,7 +276,13 @@ def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | Non
         if pair.imagenet_head is None:
             raise ValueError(f"offline model {name!r} has no ImageNet head to bridge through")
         softmax = zeroshot_init == "imagenet-bridge-softmax"
-        bridge_imagenet_head(model, tokenizer, pair.imagenet_head(), softmax=softmax)
+        # The pretrained text tower is the same at every creation: encode the 1000 names once per process
+        # (6-12 s on a CPU; benchmarks and tests create many models).
+        if name not in _IMAGENET_NAME_EMBEDDINGS:
+            _IMAGENET_NAME_EMBEDDINGS[name] = imagenet_name_embeddings(model, tokenizer)
+        bridge_imagenet_head(
+            model, tokenizer, pair.imagenet_head(), softmax=softmax, name_embeddings=_IMAGENET_NAME_EMBEDDINGS[name]
+        )
         if softmax:
             cfg = {**cfg, "ssclip_image_head": "imagenet-bridge-softmax"}
     train_tf, eval_tf = _build_transforms(pair.preprocess_cfg)

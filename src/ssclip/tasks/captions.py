@@ -153,6 +153,7 @@ class CaptionTrainData:
         batch: dict[str, Any] = {
             "paired_images": self.paired_store.train(primary, epoch),
             "paired_texts": self.tokenizer([self.all_captions[i] for i in chosen]),
+            "paired_index": torch.as_tensor(primary, dtype=torch.long),  # position in the paired set
         }
         if self.presence is not None:
             batch["keyword_presence"] = self.presence[torch.as_tensor(chosen)]
