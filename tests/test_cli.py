@@ -211,6 +211,7 @@ def test_train_writes_a_run_folder_and_resumes(capsys, tmp_path):
     run = tmp_path / "run"
     argv = ["train", "--task", "captions", "--format", "synthetic", "--data", "n=60,seed=0", "--method", "sclip"]
     argv += [*FAST_MODEL, "--config", config, "--label-ratio", "0.5", "--set", "keywords=classnames", "--output", run]
+    argv += ["--seed", "1"]
 
     code, out, _ = _run(capsys, argv)
     assert code == 0
@@ -228,6 +229,8 @@ def test_train_writes_a_run_folder_and_resumes(capsys, tmp_path):
     assert run_config["task"]["keywords"] == "classnames"  # --set overrides the YAML
     assert run_config["task"]["n_views"] == 2 and run_config["train"]["max_steps"] == 2  # the YAML
     assert run_config["model"] == DEFAULT_MODEL
+    # --seed picks both the split of paired images and the training run (the benchmarks' commands rely on it)
+    assert run_config["task"]["seed"] == 1 and run_config["train"]["seed"] == 1
 
     log = read_log(run / "log.jsonl")
     steps = [r for r in log if r["kind"] == "train"]

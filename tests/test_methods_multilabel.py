@@ -245,6 +245,14 @@ def test_alignment_head_scores_each_class_against_its_own_feature() -> None:
     assert mixed[0, 0].item() == pytest.approx(10 * math.cos(math.pi / 8), abs=1e-3)
     with pytest.raises(ValueError, match="global_weight"):
         AlignmentHead(class_emb, global_weight=1.5)
+    # fusion="logits" mixes the cosines: class 0 gets 0.5 * cos(pooled) + 0.5 * cos(local) = 0.5/sqrt2 + 0.5.
+    fused = AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=0.5, fusion="logits")(dense)
+    assert fused[0, 0].item() == pytest.approx(10 * (0.5 / math.sqrt(2) + 0.5), abs=1e-3)
+    ends = [AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=w, fusion="logits") for w in (0.0, 1.0)]
+    torch.testing.assert_close(ends[0](dense), logits, atol=1e-3, rtol=0)
+    torch.testing.assert_close(ends[1](dense), glob(dense.pooled))
+    with pytest.raises(ValueError, match="fusion"):
+        AlignmentHead(class_emb, fusion="sum")
 
 
 def test_asymmetric_loss_hand_case() -> None:

@@ -214,16 +214,17 @@ def load_config(spec: str | None) -> dict[str, Any]:
 
 
 def split_config(cfg: dict[str, Any], *dataclasses: type) -> list[dict[str, Any]]:
+    """Split a flat config into the settings of each dataclass. A setting several of them know (``seed``: the
+    split of labeled images and the training run) goes to every one of them."""
     known = [{f.name for f in fields(dc)} for dc in dataclasses]
     parts: list[dict[str, Any]] = [{} for _ in dataclasses]
     for key, value in cfg.items():
         if key in ("method_options", "method", "task"):
             continue
-        for names, part in zip(known, parts, strict=True):
-            if key in names:
-                part[key] = tuple(value) if isinstance(value, list) and key == "betas" else value
-                break
-        else:
+        owners = [part for names, part in zip(known, parts, strict=True) if key in names]
+        for part in owners:
+            part[key] = tuple(value) if isinstance(value, list) and key == "betas" else value
+        if not owners:
             allowed = sorted(set().union(*known) | {"method_options", "method", "task"})
             raise SystemExit(f"config: unknown setting {key!r}; known settings: {', '.join(allowed)}")
     return parts
@@ -317,8 +318,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ssclip.tasks.captions import CaptionTaskConfig
 
         train_part, task_part = split_config(cfg, TrainConfig, CaptionTaskConfig)
-        if "seed" in task_part:
-            train_part["seed"] = task_part["seed"]
         summary = train_captions(
             bundle,
             source.caption_records(args.train_split),
@@ -336,8 +335,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel
 
         train_part, task_part = split_config(cfg, TrainConfig, MultiLabelTaskConfig)
-        if "seed" in task_part:
-            train_part["seed"] = task_part["seed"]
         summary = train_multilabel(
             bundle,
             source.multilabel_set(args.train_split),

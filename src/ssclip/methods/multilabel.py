@@ -239,6 +239,7 @@ class MultiLabelMethod(Method):
         alpha: float = 20.0,
         separate_queries: bool = True,
         global_weight: float = 0.5,
+        fusion: str = "features",
         ema: bool = True,
         ema_decay: float = 0.999,
         evaluate_teacher: bool = True,
@@ -253,7 +254,7 @@ class MultiLabelMethod(Method):
         self.head_kind, self.loss_kind = head, loss
         self.gamma_neg, self.gamma_pos, self.clip = gamma_neg, gamma_pos, clip
         self.scale, self.learn_scale, self.bias, self.alpha = scale, learn_scale, bias, alpha
-        self.separate_queries, self.global_weight = separate_queries, global_weight
+        self.separate_queries, self.global_weight, self.fusion = separate_queries, global_weight, fusion
         self.ema, self.ema_decay, self.evaluate_teacher = ema, ema_decay, evaluate_teacher
         self.heads: MultiLabelHeads | None = None
         self.teacher: _Teacher | None = None
@@ -285,6 +286,7 @@ class MultiLabelMethod(Method):
                 self.alpha,
                 self.separate_queries,
                 self.global_weight,
+                self.fusion,
             )
         return GlobalHead(class_embeddings, self.scale, self.learn_scale, self.bias)
 

@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _MIN_SCALE, _MAX_SCALE = 1.0, 100.0
+FUSIONS = ("features", "logits")
 
 
 @torch.no_grad()
@@ -153,6 +154,11 @@ class AlignmentHead(CosineClassifier):
     local head (lambda = 0) learns far more slowly than the global one in a 150-step budget, because single
     7x7-map tokens start far from the class embeddings that pooled features were projected towards. With
     lambda = 1 the head is the global head.
+
+    ``fusion`` says where lambda mixes: ``"features"`` (the formula above) or ``"logits"``, the cosines
+    themselves: ``cos[b,k] = lambda * cos(pooled[b], t_k) + (1 - lambda) * cos(local[b,k], t_k)``, as
+    DualCoOp-style heads add global and local scores; the global evidence then keeps its full weight in
+    every score instead of being diluted by a noisy local feature.
     """
 
     def __init__(
@@ -164,11 +170,15 @@ class AlignmentHead(CosineClassifier):
         alpha: float = 20.0,
         separate_queries: bool = True,
         global_weight: float = 0.5,
+        fusion: str = "features",
     ) -> None:
         super().__init__(class_embeddings, scale, learn_scale, bias)
         if not 0.0 <= global_weight <= 1.0:
             raise ValueError(f"global_weight must lie in [0, 1], got {global_weight}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         self.global_weight = float(global_weight)
+        self.fusion = fusion
         self.pool = LabelSpecificPooling(alpha)
         self.queries = nn.Parameter(self.class_embeddings.detach().clone()) if separate_queries else None
 
@@ -179,11 +189,17 @@ class AlignmentHead(CosineClassifier):
     def forward(self, features: DenseFeatures) -> Tensor:
         if not isinstance(features, DenseFeatures):
             raise TypeError("AlignmentHead needs DenseFeatures (tokens); call model.encode_dense")
+        targets = F.normalize(self.class_embeddings, dim=-1)
         v = F.normalize(self.label_features(features.tokens), dim=-1)  # (B, C, D)
-        if self.global_weight > 0:
-            pooled = F.normalize(features.pooled.float(), dim=-1)[:, None]
-            v = F.normalize(self.global_weight * pooled + (1 - self.global_weight) * v, dim=-1)
-        cosine = (v * F.normalize(self.class_embeddings, dim=-1)[None]).sum(-1)
+        lam = self.global_weight
+        if lam == 0:
+            return self._scores((v * targets[None]).sum(-1))
+        pooled = F.normalize(features.pooled.float(), dim=-1)
+        if self.fusion == "logits":
+            cosine = lam * pooled @ targets.T + (1 - lam) * (v * targets[None]).sum(-1)
+        else:
+            v = F.normalize(lam * pooled[:, None] + (1 - lam) * v, dim=-1)
+            cosine = (v * targets[None]).sum(-1)
         return self._scores(cosine)
 
 
