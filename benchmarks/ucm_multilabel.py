@@ -135,7 +135,11 @@ def main() -> int:
 def _last_epoch_diagnostics(out: Path) -> dict | None:
     from ssclip.engine.logger import read_log
 
-    epochs = [r for r in read_log(out / "log.jsonl") if r.get("kind") == "epoch" and r.get("pseudo_active")]
+    epochs = [
+        r
+        for r in read_log(out / "log.jsonl")
+        if r.get("kind") == "epoch" and r.get("pseudo_refreshed", r.get("pseudo_active"))
+    ]
     if not epochs:
         return None
     keep = ("pseudo_precision", "pseudo_recall", "pseudo_f1", "teacher_unlabeled_mAP")

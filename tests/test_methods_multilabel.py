@@ -321,7 +321,7 @@ def test_zero_shot_predicts_from_text_embeddings_and_does_not_train(toy) -> None
 # -- pseudo-labels and contexts --------------------------------------------------------------------------
 def test_pseudo_labels_refresh_at_epoch_start_and_match_the_labeled_prior(toy, tmp_path) -> None:
     model = FakeCLIP()
-    method = create_method("csa", warmup_epochs=1)
+    method = create_method("csa", warmup_epochs=1, relabel_every=3)
     method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"], output_dir=tmp_path))
     assert method.on_epoch_start(model, 0) == {"pseudo_active": 0.0}
     assert not bool(method.active) and method.pseudo.shape == (0, len(CLASSNAMES))
@@ -335,20 +335,28 @@ def test_pseudo_labels_refresh_at_epoch_start_and_match_the_labeled_prior(toy, t
     expected = torch.clamp(torch.floor(prior * n_unlabeled + 1e-6), min=1) * (prior > 0)
     torch.testing.assert_close(method.pseudo.sum(0), expected)  # continuous scores: no ties
 
-    # the teacher moves -> the next epoch's thresholds and pseudo-labels follow it
+    # the teacher moves -> once relabel_every steps have passed, the thresholds and pseudo-labels follow it
     before = method.pseudo.clone()
     with torch.no_grad():
         method.teacher.model.token_proj.weight.add_(torch.randn_like(method.teacher.model.token_proj.weight))
-    method.on_epoch_start(model, 2)
+    for _ in range(2):
+        method.after_optimizer_step(model)
+    assert method.on_epoch_start(model, 2) == {"pseudo_active": 1.0, "pseudo_refreshed": 0.0}  # 2 < 3 steps
+    assert torch.equal(before, method.pseudo)
+    method.after_optimizer_step(model)
+    assert method.on_epoch_start(model, 3)["pseudo_refreshed"] == 1.0
     assert not torch.equal(before, method.pseudo)
     torch.testing.assert_close(method.pseudo.sum(0), expected)
 
     # the pseudo-label table survives a checkpoint round trip into a freshly set-up method
     state = method.state_dict()
-    restored = create_method("csa", warmup_epochs=1)
+    restored = create_method("csa", warmup_epochs=1, relabel_every=3)
     restored.setup(make_context(FakeCLIP(), toy["ly"], toy["ux"], toy["uy"]))
     restored.load_state_dict(state)
     assert torch.equal(restored.pseudo, method.pseudo) and bool(restored.active)
+    assert int(restored.steps_done) == 3 and int(restored.relabeled_at) == 3  # the interval resumes too
+    with pytest.raises(ValueError, match="relabel_every"):
+        create_method("cap", relabel_every=0)
 
 
 def test_contexts_are_saved_and_their_targets_reach_the_loss(toy, tmp_path) -> None:

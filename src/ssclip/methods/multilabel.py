@@ -24,7 +24,10 @@ Semi-supervised schedule (``cap``, ``csa``, ``csa-no-context``): for the first `
 labeled images train (the context head too). From then on, at the start of each epoch the teacher scores
 the weak view of every unlabeled image, the class-wise thresholds make each class's positive fraction
 equal its labeled frequency (``ssclip.pseudo.thresholds``), and the resulting 0/1 pseudo-labels are the
-targets for the strong views of those images during the epoch. A teacher trained only briefly produces
+targets for the strong views of those images until the next pass. The pass is repeated at an epoch start
+only once ``relabel_every`` (default 20) optimizer steps have gone by since the last one: its cost is a
+forward over every unlabeled image, and with few labeled images an epoch is only a handful of steps (5 at
+5% of UCM), so relabelling every epoch would cost more than training. A teacher trained only briefly produces
 pseudo-labels that collapse the student (measured before ssclip existed), hence the warm-up.
 
 Losses (named as logged): ``labeled`` = ASL on labeled images; ``unlabeled`` = ``lambda_u`` * ASL on the
@@ -358,9 +361,12 @@ class PseudoLabelMethod(MultiLabelMethod):
         warmup_epochs: int | None = None,
         lambda_u: float = 1.0,
         lambda_c: float = 1.0,
+        relabel_every: int = 20,
         **options: Any,
     ) -> None:
         super().__init__(head=head, **options)
+        if relabel_every < 1:
+            raise ValueError(f"method {self.name!r}: relabel_every must be >= 1 optimizer step, got {relabel_every}")
         if warmup_epochs is not None and warmup_epochs < 0:
             raise ValueError(f"method {self.name!r}: warmup_epochs must be >= 0, got {warmup_epochs}")
         if lambda_u < 0 or lambda_c < 0:
@@ -370,10 +376,14 @@ class PseudoLabelMethod(MultiLabelMethod):
         self.use_context, self.n_contexts_option, self.context_seed = context, n_contexts, context_seed
         self.warmup_option, self.lambda_u, self.lambda_c = warmup_epochs, lambda_u, lambda_c
         self.warmup_epochs = warmup_epochs if warmup_epochs is not None else 0
+        self.relabel_every = int(relabel_every)
         self.n_contexts = 0
         self.context_assignment: np.ndarray | None = None  # class -> context, recomputed by setup on resume
         self._unlabeled_batches: Callable[[], Iterable[dict[str, Any]]] | None = None
         self.register_buffer("active", torch.zeros((), dtype=torch.bool))
+        # Optimizer steps taken, and the step of the latest teacher pass (-1: none yet); in checkpoints.
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self.register_buffer("relabeled_at", torch.full((), -1, dtype=torch.long))
 
     def setup(self, context: MethodContext) -> None:
         extra = context.extra
@@ -397,6 +407,10 @@ class PseudoLabelMethod(MultiLabelMethod):
         self.register_buffer("prior", label_prior(torch.from_numpy(self.labeled_labels)).to(device))
         self.register_buffer("thresholds", torch.full((n_classes,), float("inf"), device=device))
         self.register_buffer("pseudo", torch.zeros(0, n_classes, device=device))
+
+    def after_optimizer_step(self, model: nn.Module) -> None:
+        super().after_optimizer_step(model)
+        self.steps_done += 1
 
     def _context_head(self, extra: dict[str, Any], embed_dim: int) -> ContextHead | None:
         if not self.use_context:
@@ -477,11 +491,19 @@ class PseudoLabelMethod(MultiLabelMethod):
         if epoch < self.warmup_epochs or (self.lambda_u == 0 and not self.use_context):
             self.active.fill_(False)
             return {"pseudo_active": 0.0}
+        fresh = int(self.relabeled_at) >= 0 and int(self.steps_done) - int(self.relabeled_at) < self.relabel_every
+        if bool(self.active) and fresh:
+            return {"pseudo_active": 1.0, "pseudo_refreshed": 0.0}  # keep the current pseudo-labels
         probs, truth = self._score_unlabeled()
         self.thresholds = classwise_thresholds(probs, self.prior)
         self.pseudo = pseudo_labels(probs, self.thresholds)
         self.active.fill_(True)
-        diagnostics = {"pseudo_active": 1.0, "pseudo_positives_per_image": float(self.pseudo.sum(1).mean())}
+        self.relabeled_at.fill_(int(self.steps_done))
+        diagnostics = {
+            "pseudo_active": 1.0,
+            "pseudo_refreshed": 1.0,
+            "pseudo_positives_per_image": float(self.pseudo.sum(1).mean()),
+        }
         if truth is not None:
             quality = pseudo_label_quality(self.pseudo, truth)
             diagnostics.update({f"pseudo_{k}": v for k, v in quality.items()})
