@@ -229,26 +229,30 @@ def test_label_specific_pooling_attends_to_the_matching_token() -> None:
 
 def test_alignment_head_scores_each_class_against_its_own_feature() -> None:
     class_emb = torch.eye(2, 3)
-    head = AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=0.0)
+    head = AlignmentHead(class_emb, scale=10.0, bias=False, alpha=20.0, global_weight=0.0)
     tokens = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])  # class 0 present, class 1 absent
     dense = DenseFeatures(tokens=tokens, pooled=tokens.mean(1))
     logits = head(dense)
+    # Sharp attention (alpha 20) makes the hand values exact to 1e-3.
     # class 0's feature is token 0 (cos 1); class 1 attends to the token least unlike it: cos 0.
     torch.testing.assert_close(logits, torch.tensor([[10.0, 0.0]]), atol=1e-3, rtol=0)
     glob = GlobalHead(class_emb, scale=10.0, bias=False)
     torch.testing.assert_close(glob(tokens.mean(1)), torch.tensor([[10 / math.sqrt(2), 0.0]]))
     # global_weight=1 is the global head; in between, the local feature of class 0 is mixed with the
     # pooled one: norm(0.5 * [1,0,1]/sqrt2 + 0.5 * [1,0,0]) has cosine cos(pi/8) with class 0.
-    only_global = AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=1.0)
+    only_global = AlignmentHead(class_emb, scale=10.0, bias=False, alpha=20.0, global_weight=1.0)
     torch.testing.assert_close(only_global(dense), glob(dense.pooled))
-    mixed = AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=0.5)(dense)
+    mixed = AlignmentHead(class_emb, scale=10.0, bias=False, alpha=20.0, global_weight=0.5)(dense)
     assert mixed[0, 0].item() == pytest.approx(10 * math.cos(math.pi / 8), abs=1e-3)
     with pytest.raises(ValueError, match="global_weight"):
         AlignmentHead(class_emb, global_weight=1.5)
     # fusion="logits" mixes the cosines: class 0 gets 0.5 * cos(pooled) + 0.5 * cos(local) = 0.5/sqrt2 + 0.5.
-    fused = AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=0.5, fusion="logits")(dense)
+    fused = AlignmentHead(class_emb, scale=10.0, bias=False, alpha=20.0, global_weight=0.5, fusion="logits")(dense)
     assert fused[0, 0].item() == pytest.approx(10 * (0.5 / math.sqrt(2) + 0.5), abs=1e-3)
-    ends = [AlignmentHead(class_emb, scale=10.0, bias=False, global_weight=w, fusion="logits") for w in (0.0, 1.0)]
+    ends = [
+        AlignmentHead(class_emb, scale=10.0, bias=False, alpha=20.0, global_weight=w, fusion="logits")
+        for w in (0.0, 1.0)
+    ]
     torch.testing.assert_close(ends[0](dense), logits, atol=1e-3, rtol=0)
     torch.testing.assert_close(ends[1](dense), glob(dense.pooled))
     with pytest.raises(ValueError, match="fusion"):

@@ -239,7 +239,7 @@ class MultiLabelMethod(Method):
         scale: float = 10.0,
         learn_scale: bool = True,
         bias: bool = True,
-        alpha: float = 20.0,
+        alpha: float = 5.0,
         separate_queries: bool = True,
         global_weight: float = 0.5,
         fusion: str = "features",
