@@ -31,6 +31,11 @@ def shown_path(path: Path) -> str:
     return os.path.relpath(Path(path).resolve(), REPO)
 
 
+def option_flags(options: Mapping[str, Any]) -> str:
+    """Method options as ``ssclip train`` flags (booleans as YAML reads them back: true/false)."""
+    return "".join(f" --method-option {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items())
+
+
 def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 

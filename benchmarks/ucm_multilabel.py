@@ -27,6 +27,7 @@ from common import (  # noqa: E402
     REPO,
     machine,
     mean_std,
+    option_flags,
     paired_differences,
     run_jobs,
     shown_path,
@@ -76,7 +77,7 @@ def run_one(method: str, ratio: float, seed: int, data_root: Path, out: Path, cf
 
 def command_for(method: str, ratio: float, seed: int, out: Path, data: Path) -> str:
     name, options = VARIANTS.get(method, (method, {}))
-    flags = "".join(f" --method-option {k}={v}" for k, v in options.items())
+    flags = option_flags(options)
     return (
         f"ssclip train --task multilabel --data {shown_path(data)} --format ucm --config {PRESET} "
         f"--method {name}{flags} --label-ratio {ratio} --seed {seed} --output {shown_path(out)}"

@@ -31,6 +31,7 @@ from common import (  # noqa: E402
     group_runs,
     machine,
     mean_std,
+    option_flags,
     paired_differences,
     run_jobs,
     shown_path,
@@ -69,7 +70,7 @@ def command_for(method: str, ratio: float, seed: int, out: Path, data: Path) -> 
             f"--method supervised --label-ratio {ratio} --seed {seed} --output {shown_path(out)} --epochs 0"
         )
     name, options = VARIANTS.get(method, (method, {}))
-    flags = "".join(f" --method-option {k}={str(v).lower()}" for k, v in options.items())
+    flags = option_flags(options)
     return (
         f"ssclip train --task captions --data {shown_path(data)} --format ucm --config {PRESET} --method {name}{flags} "
         f"--label-ratio {ratio} --seed {seed} --output {shown_path(out)}"

@@ -191,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _key_values(items: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` flags as a dict, values read as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value)
+    return out
+
+
 def _parse_value(text: str) -> Any:
     import yaml
 
@@ -293,18 +304,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "lr": args.lr,
     }
-    for item in args.set:
-        if "=" not in item:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        cfg[key.strip()] = _parse_value(value)
+    cfg.update(_key_values(args.set, "--set"))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
-    method_options = dict(cfg.get("method_options") or {})
-    for item in args.method_option:
-        if "=" not in item:
-            raise SystemExit(f"--method-option {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        method_options[key] = _parse_value(value)
+    method_options = {**(cfg.get("method_options") or {}), **_key_values(args.method_option, "--method-option")}
     from ssclip.methods import create_method
 
     try:  # a misspelt method or option fails here, before any data or model is loaded
