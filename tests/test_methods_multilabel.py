@@ -363,6 +363,32 @@ def test_pseudo_labels_refresh_at_epoch_start_and_match_the_labeled_prior(toy, t
         create_method("cap", relabel_every=0)
 
 
+def test_soft_targets_and_confidence_mask_reach_the_unlabeled_loss(toy) -> None:
+    model = FakeCLIP()
+    method = create_method("cap", warmup_epochs=0, targets="soft", keep_positive=0.5, keep_negative=0.5)
+    method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))
+    diagnostics = method.on_epoch_start(model, 0)
+    assert 0.0 < diagnostics["pseudo_kept"] < 100.0 and "pseudo_kept_accuracy" in diagnostics
+    probs, _ = method._score_unlabeled()
+    torch.testing.assert_close(method.pseudo, probs)  # soft: the teacher's probabilities themselves
+    index = torch.arange(8)
+    batch = {
+        "labeled_images": toy["lx"][:4],
+        "labels": toy["ly"][:4],
+        "unlabeled_strong": toy["ux"][:8],
+        "unlabeled_index": index,
+    }
+    out = method.training_step(model, batch)
+    logits, _ = method.heads(model, toy["ux"][:8])
+    expected = asymmetric_loss(logits, probs[index], mask=method.pseudo_mask[index])
+    torch.testing.assert_close(out.losses["unlabeled"], expected)
+    assert method.pseudo_mask[index].sum() < method.pseudo_mask[index].numel()  # some entries are dropped
+    with pytest.raises(ValueError, match="targets"):
+        create_method("cap", targets="fuzzy")
+    with pytest.raises(ValueError, match="keep_negative"):
+        create_method("csa", keep_negative=-0.1)
+
+
 def test_contexts_are_saved_and_their_targets_reach_the_loss(toy, tmp_path) -> None:
     model = FakeCLIP()
     method = create_method("csa", warmup_epochs=0, n_contexts=2)

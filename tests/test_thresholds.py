@@ -8,7 +8,13 @@ import pytest
 import torch
 from sklearn.metrics import precision_score, recall_score
 
-from ssclip.pseudo.thresholds import classwise_thresholds, label_prior, pseudo_label_quality, pseudo_labels
+from ssclip.pseudo.thresholds import (
+    classwise_thresholds,
+    confidence_mask,
+    label_prior,
+    pseudo_label_quality,
+    pseudo_labels,
+)
 
 
 def test_label_prior() -> None:
@@ -118,3 +124,33 @@ def test_quality_perfect_and_empty() -> None:
     assert empty["precision"] == 0.0 and empty["recall"] == 0.0 and empty["f1"] == 0.0
     with pytest.raises(ValueError, match="must both have shape"):
         pseudo_label_quality(torch.zeros(2, 2), torch.zeros(2, 3))
+
+
+def test_confidence_mask_keeps_the_extremes_of_each_side() -> None:
+    scores = torch.tensor([[0.9], [0.8], [0.7], [0.6], [0.5], [0.4], [0.3], [0.2], [0.1], [0.0]])
+    prior = torch.tensor([0.4])  # positives: 0.9 0.8 0.7 0.6; negatives: 0.5 .. 0.0
+    # keep the top half of the positives (2 of 4) and the bottom half of the negatives (3 of 6)
+    mask = confidence_mask(scores, prior, keep_positive=0.5, keep_negative=0.5)
+    assert mask.squeeze(1).tolist() == [1, 1, 0, 0, 0, 0, 0, 1, 1, 1]
+    assert confidence_mask(scores, prior).squeeze(1).tolist() == [1.0] * 10  # CAP's default keeps all
+    only_pos = confidence_mask(scores, prior, keep_positive=1.0, keep_negative=0.0)
+    assert only_pos.squeeze(1).tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+
+
+def test_confidence_mask_per_class_and_bad_fractions() -> None:
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.rand(200, 3, generator=gen)
+    prior = torch.tensor([0.1, 0.5, 0.0])
+    mask = confidence_mask(scores, prior, keep_positive=0.5, keep_negative=0.8)
+    hard = pseudo_labels(scores, classwise_thresholds(scores, prior))
+    kept_pos = (mask * hard).sum(0)
+    kept_neg = (mask * (1 - hard)).sum(0)
+    torch.testing.assert_close(kept_pos, torch.tensor([10.0, 50.0, 0.0]))
+    torch.testing.assert_close(kept_neg, torch.tensor([144.0, 80.0, 160.0]))  # floor(0.8 * negatives)
+    # kept entries are the most confident: every kept positive scores above every dropped positive
+    for k in range(2):
+        pos = hard[:, k].bool()
+        kept, dropped = scores[pos & mask[:, k].bool(), k], scores[pos & ~mask[:, k].bool(), k]
+        assert kept.min() > dropped.max()
+    with pytest.raises(ValueError, match="keep_positive"):
+        confidence_mask(scores, prior, keep_positive=1.5)

@@ -30,6 +30,12 @@ forward over every unlabeled image, and with few labeled images an epoch is only
 5% of UCM), so relabelling every epoch would cost more than training. A teacher trained only briefly produces
 pseudo-labels that collapse the student (measured before ssclip existed), hence the warm-up.
 
+Options of the pseudo-labels: ``targets="soft"`` trains on the teacher's probabilities instead of the 0/1
+labels; ``keep_positive`` / ``keep_negative`` below 1 apply CAP's confidence mask (of each class's pseudo-
+positives only the top fraction trains, of its pseudo-negatives only the bottom fraction; the uncertain middle
+is dropped from the unlabeled loss; ``ssclip.pseudo.thresholds.confidence_mask``). Defaults: hard labels, every
+entry kept, as CAP's defaults in effect do.
+
 Losses (named as logged): ``labeled`` = ASL on labeled images; ``unlabeled`` = ``lambda_u`` * ASL on the
 strong views against the pseudo-labels (0 during warm-up); ``context`` (csa) = ``lambda_c`` * (BCE of the
 context head on labeled images against the contexts of their labels + the same on unlabeled strong views
@@ -84,7 +90,13 @@ from ssclip.pseudo.contexts import (
     plot_contexts,
     save_contexts,
 )
-from ssclip.pseudo.thresholds import classwise_thresholds, label_prior, pseudo_label_quality, pseudo_labels
+from ssclip.pseudo.thresholds import (
+    classwise_thresholds,
+    confidence_mask,
+    label_prior,
+    pseudo_label_quality,
+    pseudo_labels,
+)
 
 __all__ = [
     "MultiLabelHeads",
@@ -99,6 +111,7 @@ __all__ = [
 ]
 
 HEADS = ("global", "aligned")
+TARGETS = ("hard", "soft")  # pseudo-label targets: 0/1 at the class-wise thresholds, or the teacher's probabilities
 LOSSES = ("asl", "bce")
 
 
@@ -362,9 +375,17 @@ class PseudoLabelMethod(MultiLabelMethod):
         lambda_u: float = 1.0,
         lambda_c: float = 1.0,
         relabel_every: int = 20,
+        targets: str = "hard",
+        keep_positive: float = 1.0,
+        keep_negative: float = 1.0,
         **options: Any,
     ) -> None:
         super().__init__(head=head, **options)
+        if targets not in TARGETS:
+            raise ValueError(f"method {self.name!r}: targets must be one of {TARGETS}, got {targets!r}")
+        for option, value in (("keep_positive", keep_positive), ("keep_negative", keep_negative)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"method {self.name!r}: {option} must lie in [0, 1], got {value}")
         if relabel_every < 1:
             raise ValueError(f"method {self.name!r}: relabel_every must be >= 1 optimizer step, got {relabel_every}")
         if warmup_epochs is not None and warmup_epochs < 0:
@@ -377,6 +398,7 @@ class PseudoLabelMethod(MultiLabelMethod):
         self.warmup_option, self.lambda_u, self.lambda_c = warmup_epochs, lambda_u, lambda_c
         self.warmup_epochs = warmup_epochs if warmup_epochs is not None else 0
         self.relabel_every = int(relabel_every)
+        self.targets, self.keep_positive, self.keep_negative = targets, keep_positive, keep_negative
         self.n_contexts = 0
         self.context_assignment: np.ndarray | None = None  # class -> context, recomputed by setup on resume
         self._unlabeled_batches: Callable[[], Iterable[dict[str, Any]]] | None = None
@@ -407,6 +429,7 @@ class PseudoLabelMethod(MultiLabelMethod):
         self.register_buffer("prior", label_prior(torch.from_numpy(self.labeled_labels)).to(device))
         self.register_buffer("thresholds", torch.full((n_classes,), float("inf"), device=device))
         self.register_buffer("pseudo", torch.zeros(0, n_classes, device=device))
+        self.register_buffer("pseudo_mask", torch.zeros(0, n_classes, device=device))
 
     def after_optimizer_step(self, model: nn.Module) -> None:
         super().after_optimizer_step(model)
@@ -445,10 +468,11 @@ class PseudoLabelMethod(MultiLabelMethod):
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
-        # The pseudo-label table's size (N_U) is only known once the teacher has scored the unlabeled set.
-        key = prefix + "pseudo"
-        if key in state_dict and hasattr(self, "pseudo"):
-            self.pseudo = torch.zeros_like(state_dict[key], device=self.pseudo.device)
+        # The pseudo-label tables' size (N_U) is only known once the teacher has scored the unlabeled set.
+        for name in ("pseudo", "pseudo_mask"):
+            key = prefix + name
+            if key in state_dict and hasattr(self, name):
+                setattr(self, name, torch.zeros_like(state_dict[key], device=getattr(self, name).device))
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -496,17 +520,23 @@ class PseudoLabelMethod(MultiLabelMethod):
             return {"pseudo_active": 1.0, "pseudo_refreshed": 0.0}  # keep the current pseudo-labels
         probs, truth = self._score_unlabeled()
         self.thresholds = classwise_thresholds(probs, self.prior)
-        self.pseudo = pseudo_labels(probs, self.thresholds)
+        hard = pseudo_labels(probs, self.thresholds)
+        self.pseudo = hard if self.targets == "hard" else probs
+        self.pseudo_mask = confidence_mask(probs, self.prior, self.keep_positive, self.keep_negative)
         self.active.fill_(True)
         self.relabeled_at.fill_(int(self.steps_done))
         diagnostics = {
             "pseudo_active": 1.0,
             "pseudo_refreshed": 1.0,
-            "pseudo_positives_per_image": float(self.pseudo.sum(1).mean()),
+            "pseudo_positives_per_image": float(hard.sum(1).mean()),
+            "pseudo_kept": 100.0 * float(self.pseudo_mask.mean()),
         }
         if truth is not None:
-            quality = pseudo_label_quality(self.pseudo, truth)
+            quality = pseudo_label_quality(hard, truth)
             diagnostics.update({f"pseudo_{k}": v for k, v in quality.items()})
+            kept = self.pseudo_mask.bool()
+            correct = (hard == truth)[kept].float()
+            diagnostics["pseudo_kept_accuracy"] = 100.0 * float(correct.mean()) if kept.any() else 0.0
             diagnostics["teacher_unlabeled_mAP"] = _mean_average_precision(probs, truth)
         return diagnostics
 
@@ -531,7 +561,8 @@ class PseudoLabelMethod(MultiLabelMethod):
                     "look up the pseudo-labels of 'unlabeled_strong'"
                 )
             strong = batch["unlabeled_strong"]
-            targets_u = self.pseudo[batch["unlabeled_index"].to(self.pseudo.device)]
+            index_u = batch["unlabeled_index"].to(self.pseudo.device)
+            targets_u, mask_u = self.pseudo[index_u], self.pseudo_mask[index_u]
             if strong.shape[1:] == labeled.shape[1:]:  # one forward pass for both streams
                 logits, context_logits = heads(model, torch.cat([labeled, strong]))
             else:
@@ -545,7 +576,7 @@ class PseudoLabelMethod(MultiLabelMethod):
         zero = logits.new_zeros(())
         losses = {"labeled": self.classification_loss(logits[:n_labeled], labels)}
         losses["unlabeled"] = (
-            self.lambda_u * self.classification_loss(logits[n_labeled:], targets_u) if active else zero
+            self.lambda_u * self.classification_loss(logits[n_labeled:], targets_u, mask_u) if active else zero
         )
         metrics: dict[str, Tensor | float] = {"pseudo_active": float(active)}
         if context_logits is not None:

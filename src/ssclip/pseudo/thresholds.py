@@ -21,7 +21,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["classwise_thresholds", "pseudo_labels", "label_prior", "pseudo_label_quality"]
+__all__ = [
+    "classwise_thresholds",
+    "confidence_mask",
+    "pseudo_labels",
+    "label_prior",
+    "pseudo_label_quality",
+]
 
 
 def label_prior(labels: Tensor) -> Tensor:
@@ -32,38 +38,71 @@ def label_prior(labels: Tensor) -> Tensor:
     return labels.float().mean(0)
 
 
+def _check_scores_prior(scores: Tensor, prior: Tensor, caller: str) -> tuple[Tensor, Tensor]:
+    if scores.dim() != 2 or scores.shape[0] == 0:
+        raise ValueError(f"{caller}: scores must have shape (N_U, C) with N_U > 0, got {tuple(scores.shape)}")
+    prior = torch.as_tensor(prior, device=scores.device)
+    if prior.shape != (scores.shape[1],):
+        raise ValueError(
+            f"{caller}: prior has shape {tuple(prior.shape)}, "
+            f"expected ({scores.shape[1]},) to match the classes of scores"
+        )
+    if not ((prior >= 0) & (prior <= 1)).all():
+        raise ValueError(f"{caller}: prior must lie in [0, 1], got {prior.tolist()}")
+    if not scores.is_floating_point():
+        scores = scores.float()
+    if not prior.is_floating_point():
+        prior = prior.float()
+    return scores, prior
+
+
+def _count(fraction: Tensor, n: int) -> Tensor:
+    """``floor(fraction * n)``, rounded at the precision of ``fraction``'s dtype: ranks are integer counts,
+    and a float32 prior of 0.45 (0.449999988...) times 500 must give 225, not 224."""
+    expected = fraction.double() * n
+    tolerance = 4 * torch.finfo(fraction.dtype).eps * expected + 1e-9
+    return torch.floor(expected + tolerance).long()
+
+
 def classwise_thresholds(scores: Tensor, prior: Tensor) -> Tensor:
     """Per-class threshold making the positive fraction of ``scores`` (N_U, C) equal ``prior`` (C,).
 
     Returns a (C,) tensor in the dtype of ``scores`` (float32 for integer scores); ``+inf`` where the prior
     is 0. See the module docstring for the rank rule and the edge cases.
     """
-    if scores.dim() != 2 or scores.shape[0] == 0:
-        raise ValueError(
-            f"classwise_thresholds: scores must have shape (N_U, C) with N_U > 0, got {tuple(scores.shape)}"
-        )
-    n_unlabeled, n_classes = scores.shape
-    prior = torch.as_tensor(prior, device=scores.device)
-    if prior.shape != (n_classes,):
-        raise ValueError(
-            f"classwise_thresholds: prior has shape {tuple(prior.shape)}, "
-            f"expected ({n_classes},) to match the classes of scores"
-        )
-    if not ((prior >= 0) & (prior <= 1)).all():
-        raise ValueError(f"classwise_thresholds: prior must lie in [0, 1], got {prior.tolist()}")
-    if not scores.is_floating_point():
-        scores = scores.float()
-
+    scores, prior = _check_scores_prior(scores, prior, "classwise_thresholds")
     ranked = scores.sort(dim=0, descending=True).values
-    if not prior.is_floating_point():
-        prior = prior.float()
-    # Ranks are integer counts: round prior * N_U down at the precision of the prior's dtype, so that e.g.
-    # a float32 prior of 0.45 (0.449999988...) times 500 gives rank 225, not 224.
-    expected_positives = prior.double() * n_unlabeled
-    tolerance = 4 * torch.finfo(prior.dtype).eps * expected_positives + 1e-9
-    rank = torch.floor(expected_positives + tolerance).long().clamp(1, n_unlabeled)
+    rank = _count(prior, scores.shape[0]).clamp(1, scores.shape[0])
     thresholds = ranked.gather(0, (rank - 1)[None, :]).squeeze(0)
     return torch.where(prior > 0, thresholds, torch.full_like(thresholds, float("inf")))
+
+
+def confidence_mask(scores: Tensor, prior: Tensor, keep_positive: float = 1.0, keep_negative: float = 1.0) -> Tensor:
+    """CAP's mask: 1 for the pseudo-labels confident enough to train on, 0 for the uncertain middle.
+
+    For class k, of the ``prior_k * N_U`` images ranked positive only the top ``keep_positive`` fraction is
+    kept, and of the ``(1 - prior_k) * N_U`` ranked negative only the bottom ``keep_negative`` fraction; the
+    entries in between are masked. With both fractions 1 the mask is all ones (every pseudo-label trains).
+    Returns a (N_U, C) mask in the dtype of ``scores`` (float32 for integer scores).
+    """
+    for name, value in (("keep_positive", keep_positive), ("keep_negative", keep_negative)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"confidence_mask: {name} must lie in [0, 1], got {value}")
+    scores, prior = _check_scores_prior(scores, prior, "confidence_mask")
+    if keep_positive == 1.0 and keep_negative == 1.0:
+        return torch.ones_like(scores)
+    n = scores.shape[0]
+    ranked = scores.sort(dim=0, descending=True).values
+    n_pos = _count(prior * keep_positive, n)  # confident positives per class (may be 0)
+    n_neg = _count((1 - prior) * keep_negative, n)  # confident negatives per class
+    lowest_kept_pos = ranked.gather(0, (n_pos.clamp(1, n) - 1)[None, :]).squeeze(0)
+    highest_kept_neg = ranked.gather(0, (n - n_neg.clamp(1, n))[None, :]).squeeze(0)
+    inf = torch.full_like(lowest_kept_pos, float("inf"))
+    lowest_kept_pos = torch.where(n_pos > 0, lowest_kept_pos, inf)
+    highest_kept_neg = torch.where(n_neg > 0, highest_kept_neg, -inf)
+    positive = scores >= classwise_thresholds(scores, prior)
+    keep = torch.where(positive, scores >= lowest_kept_pos, scores <= highest_kept_neg)
+    return keep.to(scores.dtype)
 
 
 def pseudo_labels(scores: Tensor, thresholds: Tensor) -> Tensor:
