@@ -83,7 +83,7 @@ def test_top_level_help_lists_every_command(capsys):
     code, out, _ = _run(capsys, ["--help"])
     assert code == 0
     assert out.startswith("usage: ssclip")
-    for command in ("models", "eval", "train", "demo", "synth"):
+    for command in ("models", "methods", "eval", "train", "demo", "synth"):
         assert command in out
 
 
@@ -91,6 +91,7 @@ def test_top_level_help_lists_every_command(capsys):
     "command, options",
     [
         ("models", []),
+        ("methods", ["name"]),
         ("eval", ["--model", "--pretrained", "--data", "--format", "--split", "--task", "--templates", "--output"]),
         (
             "train",
@@ -131,6 +132,29 @@ def test_models_lists_the_offline_default_and_open_clip_architectures(capsys):
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
     assert names[0] == DEFAULT_MODEL and "offline" in out.splitlines()[0]
     assert "ViT-B-32" in names and "RN50" in names  # open_clip architectures
+
+
+def test_methods_lists_every_method_with_its_task(capsys):
+    code, out, _ = _run(capsys, ["methods"])
+    assert code == 0
+    rows = {line.split()[0]: line.split()[2] for line in out.splitlines() if line.strip()}
+    assert rows["sclip"] == "captions" and rows["supervised"] == "captions"
+    assert rows["csa"] == "multilabel" and rows["cap"] == "multilabel"
+    captions = {"supervised", "hard-pl", "soft-pl", "sclip"}
+    assert set(rows) == captions | {"zero-shot", "labeled-only", "cap", "csa", "csa-no-context"}
+
+
+def test_methods_name_lists_the_options_train_accepts_with_their_defaults(capsys):
+    code, out, _ = _run(capsys, ["methods", "csa"])
+    assert code == 0
+    options = dict(line.strip().split(" = ") for line in out.splitlines() if " = " in line)
+    # its own options, its base's (forwarded through **options) and the subclass's own default
+    assert options["keep_positive"] == "1.0" and options["alpha"] == "5.0" and options["head"] == "'aligned'"
+    assert options["context"] == "True"
+    _, cap, _ = _run(capsys, ["methods", "cap"])
+    assert "head = 'global'" in cap and "context = False" in cap
+    code, _, err = _run(capsys, ["methods", "csaa"])
+    assert code == 2 and "unknown method 'csaa'" in err and "csa-no-context" in err
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -150,6 +150,20 @@ def test_resume_gives_the_same_final_weights(tmp_path, stop_after):
         assert torch.equal(a, b), name
 
 
+def test_checkpoint_epochs_thins_the_end_of_epoch_writes_and_keeps_the_last(tmp_path, monkeypatch):
+    saved: list[tuple[int, int]] = []
+    trainer = _train(tmp_path, epochs=5, checkpoint_epochs=2)
+    original = trainer.save
+    monkeypatch.setattr(
+        trainer, "save", lambda name: (saved.append((trainer.epoch, trainer.global_step)), original(name))
+    )
+    trainer.fit()
+    assert [epoch for epoch, _ in saved] == [2, 4, 5]  # every 2nd epoch, and the end of training
+    assert load_checkpoint(tmp_path / "last.pt")["global_step"] == trainer.total_steps
+    with pytest.raises(ValueError, match="checkpoint_epochs"):
+        _train(tmp_path / "bad", checkpoint_epochs=0)
+
+
 def test_checkpoint_written_atomically(tmp_path):
     path = save_atomic({"a": torch.ones(2)}, tmp_path / "ckpt.pt")
     assert torch.equal(load_checkpoint(path)["a"], torch.ones(2))

@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("models", help="list model names", description="List the model names create_clip accepts.")
+    me = sub.add_parser(
+        "methods",
+        help="list training methods, or one method's options",
+        description="Without NAME: every registered method with its task. With NAME: the options that "
+        "'ssclip train --method NAME --method-option KEY=VALUE' accepts, with their defaults.",
+    )
+    me.add_argument("name", nargs="?", default=None, help="a method name, e.g. sclip or csa")
 
     ev = sub.add_parser(
         "eval",
@@ -249,6 +256,28 @@ def cmd_models(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_methods(args: argparse.Namespace) -> int:
+    import ssclip.methods  # noqa: F401 - registers every method
+    from ssclip.methods.base import METHODS, method_options
+
+    def summary(cls: type) -> str:
+        return (cls.__doc__ or "").strip().split("\n")[0]
+
+    if args.name is None:
+        for name in METHODS.names():
+            cls = METHODS.get(name)
+            task = "multilabel" if cls.__module__.endswith("multilabel") else "captions"
+            print(f"{name:<16} --task {task:<11} {summary(cls)}")
+        return 0
+    cls = METHODS.get(args.name)
+    print(f"{args.name}: {summary(cls)}")
+    print("options (--method-option KEY=VALUE):")
+    for key, param in method_options(cls).items():
+        default = "(required)" if param.default is param.empty else repr(param.default)
+        print(f"  {key} = {default}")
+    return 0
+
+
 def _bundle(args: argparse.Namespace):
     from ssclip.models.factory import create_clip
 
@@ -389,7 +418,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"models": cmd_models, "eval": cmd_eval, "train": cmd_train, "demo": cmd_demo, "synth": cmd_synth}
+COMMANDS = {
+    "models": cmd_models,
+    "methods": cmd_methods,
+    "eval": cmd_eval,
+    "train": cmd_train,
+    "demo": cmd_demo,
+    "synth": cmd_synth,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

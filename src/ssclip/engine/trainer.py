@@ -46,6 +46,7 @@ class TrainConfig:
     max_steps: int | None = None  # cap on optimizer steps; the schedule is fitted to it
     stop_after: int | None = None  # stop after this many steps as if killed (schedule unchanged; resume later)
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
+    checkpoint_epochs: int = 1  # epochs between end-of-epoch last.pt writes; the end of training always writes
     eval_every: int = 1  # epochs
     eval_at_start: bool = True  # evaluate the initial model (epoch 0) on a fresh run
     best_metric: str | None = None  # higher is better
@@ -104,6 +105,8 @@ class Trainer:
         evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
         device: str | torch.device | None = "auto",
     ) -> None:
+        if config.checkpoint_epochs < 1:
+            raise ValueError(f"checkpoint_epochs must be >= 1 epoch, got {config.checkpoint_epochs}")
         self.model, self.method, self.data, self.cfg = model, method, data, config
         self.output_dir = Path(output_dir)
         self.evaluate = evaluate
@@ -261,7 +264,9 @@ class Trainer:
             self.micro_in_epoch = 0
             if self.evaluate is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
                 self._evaluate(logger)
-        self.save("last.pt")
+        # A short epoch (a few steps at a low label ratio) is cheaper than writing a full checkpoint.
+        if self.epoch % cfg.checkpoint_epochs == 0 or self._done() or self.epoch >= cfg.epochs:
+            self.save("last.pt")
 
     def _evaluate(self, logger: RunLogger) -> None:
         if self.evaluate is None:

@@ -8,6 +8,7 @@ torch.distributed). The engine sums the losses, steps the optimizer and logs eve
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,23 @@ class Method(nn.Module):
 
 
 METHODS: Registry[type[Method]] = Registry("method")
+
+
+def method_options(cls: type[Method]) -> dict[str, inspect.Parameter]:
+    """Every keyword option of a method class with its default, following ``**options`` up the bases
+    (a subclass's own default wins): what ``--method-option KEY=VALUE`` accepts."""
+    found: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # drop self
+        for param in params:
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                found.setdefault(param.name, param)
+        if not any(param.kind is param.VAR_KEYWORD for param in params):
+            break  # this __init__ does not forward options to its bases
+    return found
 
 
 def create_method(name: str, **options: Any) -> Method:
