@@ -477,3 +477,25 @@ def test_csa_beats_labeled_only_on_a_toy_problem(toy) -> None:
     csa = np.array([train_and_score("csa", s, toy, warmup_epochs=4) for s in seeds])
     gain = csa - labeled_only
     assert gain.mean() > 2.0 and (gain > 0).sum() >= 2, (labeled_only, csa)
+
+
+def test_teacher_copies_only_the_image_side_and_computes_what_the_student_does() -> None:
+    from ssclip.models.factory import create_clip
+    from ssclip.models.trainable import TrainableCLIP
+
+    torch.manual_seed(0)
+    student = TrainableCLIP(create_clip(zeroshot_init="random").model.eval(), image_split=6, text_trainable="none")
+    teacher = ml._image_side_copy(student).eval()
+    names = {n for n, _ in teacher.named_parameters()}
+    assert names and all(n.startswith("clip.visual.") for n in names)  # no text tower
+    assert names <= {n for n, _ in student.named_parameters()}  # the EMA pairs parameters by name
+    x = student.lower(torch.randn(2, 3, 224, 224))
+    with torch.no_grad():
+        torch.testing.assert_close(teacher.encode_image(x), student.encode_image(x))
+        torch.testing.assert_close(teacher.encode_dense(x).tokens, student.encode_dense(x).tokens)
+        full = TrainableCLIP(student.clip, image_split=0, text_trainable="none")
+        pixels = torch.randn(2, 3, 224, 224)
+        torch.testing.assert_close(
+            ml._image_side_copy(full).encode_image(pixels, normalize=True), full.encode_image(pixels, normalize=True)
+        )
+    assert teacher.clip.visual is not student.clip.visual  # a copy, not a view

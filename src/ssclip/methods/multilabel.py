@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ssclip.methods.base import METHODS, Gather, Method, MethodContext, StepOutput, no_gather
 from ssclip.methods.multilabel_heads import (
@@ -83,6 +84,7 @@ from ssclip.methods.multilabel_heads import (
     bce_loss,
     class_text_embeddings,
 )
+from ssclip.models.trainable import TrainableCLIP
 from ssclip.pseudo.contexts import (
     cluster_contexts,
     context_targets,
@@ -157,12 +159,33 @@ class MultiLabelHeads(nn.Module):
         return logits, (self.context(pooled) if self.context is not None else None)
 
 
+class _ImageTower(nn.Module):
+    """The image half of a CLIP, with the ``encode_image`` of open_clip's models: all the teacher runs."""
+
+    def __init__(self, visual: nn.Module) -> None:
+        super().__init__()
+        self.visual = visual
+
+    def encode_image(self, images: Tensor, normalize: bool = False) -> Tensor:
+        features = self.visual(images)
+        return F.normalize(features, dim=-1) if normalize else features
+
+
+def _image_side_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` for the teacher. Of a TrainableCLIP only the image tower is copied: the teacher never
+    encodes text, and a copied text tower (MiniLM: ~90 MB) would sit in memory and in every checkpoint."""
+    if isinstance(model, TrainableCLIP) and hasattr(model.clip, "visual"):
+        visual = copy.deepcopy(model.clip.visual)
+        return TrainableCLIP(_ImageTower(visual), image_split=model.image_split, text_trainable="none")
+    return copy.deepcopy(model)
+
+
 class _Teacher(nn.Module):
-    """Frozen EMA copy of the CLIP and the heads."""
+    """Frozen EMA copy of the image side of the CLIP, and of the heads."""
 
     def __init__(self, model: nn.Module, heads: MultiLabelHeads) -> None:
         super().__init__()
-        self.model = copy.deepcopy(model)
+        self.model = _image_side_copy(model)
         self.heads = copy.deepcopy(heads)
         self.requires_grad_(False)
         self.eval()
