@@ -499,3 +499,17 @@ def test_teacher_copies_only_the_image_side_and_computes_what_the_student_does()
             ml._image_side_copy(full).encode_image(pixels, normalize=True), full.encode_image(pixels, normalize=True)
         )
     assert teacher.clip.visual is not student.clip.visual  # a copy, not a view
+
+
+def test_random_class_init_replaces_the_text_embeddings(toy) -> None:
+    heads = {}
+    for init in ("text", "random"):
+        method = create_method("labeled-only", class_init=init)
+        method.setup(make_context(FakeCLIP(), toy["ly"], toy["ux"], toy["uy"]))
+        heads[init] = method
+    text = heads["text"].heads.classifier.class_embeddings
+    random = heads["random"].heads.classifier.class_embeddings
+    assert text.shape == random.shape and not torch.allclose(text, random)
+    torch.testing.assert_close(random.norm(dim=-1), torch.ones(len(CLASSNAMES)))
+    with pytest.raises(ValueError, match="class_init"):
+        create_method("csa", class_init="zeros")

@@ -113,6 +113,7 @@ __all__ = [
 ]
 
 HEADS = ("global", "aligned")
+CLASS_INITS = ("text", "random")  # class embeddings of the heads: the class prompts' or random unit vectors
 TARGETS = ("hard", "soft")  # pseudo-label targets: 0/1 at the class-wise thresholds, or the teacher's probabilities
 LOSSES = ("asl", "bce")
 
@@ -282,8 +283,11 @@ class MultiLabelMethod(Method):
         ema: bool = True,
         ema_decay: float = 0.999,
         evaluate_teacher: bool = True,
+        class_init: str = "text",
     ) -> None:
         super().__init__()
+        if class_init not in CLASS_INITS:
+            raise ValueError(f"method {self.name!r}: class_init must be one of {CLASS_INITS}, got {class_init!r}")
         if head not in HEADS:
             raise ValueError(f"method {self.name!r}: head must be one of {HEADS}, got {head!r}")
         if loss not in LOSSES:
@@ -295,6 +299,7 @@ class MultiLabelMethod(Method):
         self.scale, self.learn_scale, self.bias, self.alpha = scale, learn_scale, bias, alpha
         self.separate_queries, self.global_weight, self.fusion = separate_queries, global_weight, fusion
         self.ema, self.ema_decay, self.evaluate_teacher = ema, ema_decay, evaluate_teacher
+        self.class_init = class_init
         self.heads: MultiLabelHeads | None = None
         self.teacher: _Teacher | None = None
         self.classnames: list[str] = []
@@ -309,6 +314,9 @@ class MultiLabelMethod(Method):
             raise ValueError(f"method {self.name!r}: MethodContext.tokenizer is None; class prompts need it")
         self.labeled_labels = _labeled_labels(extra, len(self.classnames), self.name)
         emb = class_text_embeddings(model, context.tokenizer, self.classnames, templates)
+        if self.class_init == "random":  # ablation: what the class prompts' text embeddings contribute
+            gen = torch.Generator().manual_seed(0)
+            emb = F.normalize(torch.randn(emb.shape, generator=gen), dim=-1).to(emb.device, emb.dtype)
         self.heads = MultiLabelHeads(self._classifier(emb), self._context_head(extra, emb.shape[1]))
         device = extra.get("device") or next(model.parameters()).device
         self.heads.to(device)
