@@ -266,8 +266,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
     if args.name is None:
         for name in METHODS.names():
             cls = METHODS.get(name)
-            task = "multilabel" if cls.__module__.endswith("multilabel") else "captions"
-            print(f"{name:<16} --task {task:<11} {summary(cls)}")
+            print(f"{name:<16} --task {cls.task:<11} {summary(cls)}")
         return 0
     cls = METHODS.get(args.name)
     print(f"{args.name}: {summary(cls)}")

@@ -55,6 +55,7 @@ class Method(nn.Module):
     (buffers, teacher copies, extra heads) is moved to the device and saved in checkpoints with it."""
 
     name: str = ""
+    task: str = ""  # the `ssclip train --task` it belongs to: "captions" or "multilabel"
     uses_unpaired: bool = False  # whether the engine must feed the unpaired/unlabeled stream
 
     def setup(self, context: MethodContext) -> None:  # noqa: B027 - optional hook

@@ -229,6 +229,7 @@ class _Teacher(nn.Module):
 class ZeroShotMultiLabel(Method):
     """CLIP as it is: ``sigmoid(s * cos(image, t_k))`` with the class prompt embeddings; nothing trains."""
 
+    task = "multilabel"
     name = "zero-shot"
     trains = False
     uses_unpaired = False
@@ -264,6 +265,7 @@ class MultiLabelMethod(Method):
     """Shared machinery of the trained methods: heads built from the class prompts, the loss, the EMA
     teacher and inference. Subclasses add unlabeled data (``PseudoLabelMethod``)."""
 
+    task = "multilabel"
     trains = True
 
     def __init__(

@@ -67,6 +67,7 @@ class PseudoLabelMethod(Method):
             and ``batch["paired_index"]``.
     """
 
+    task = "captions"
     uses_unpaired = True
 
     def __init__(

@@ -17,6 +17,7 @@ from ssclip.methods.clip_losses import clip_contrastive_loss
 class Supervised(Method):
     """``L = 0.5 * (CE_image->text + CE_text->image)`` over the (global) batch of pairs."""
 
+    task = "captions"
     name = "supervised"
     uses_unpaired = False
 

@@ -71,8 +71,13 @@ def classwise_thresholds(scores: Tensor, prior: Tensor) -> Tensor:
     is 0. See the module docstring for the rank rule and the edge cases.
     """
     scores, prior = _check_scores_prior(scores, prior, "classwise_thresholds")
-    ranked = scores.sort(dim=0, descending=True).values
-    rank = _count(prior, scores.shape[0]).clamp(1, scores.shape[0])
+    return _thresholds_of_ranked(scores.sort(dim=0, descending=True).values, prior)
+
+
+def _thresholds_of_ranked(ranked: Tensor, prior: Tensor) -> Tensor:
+    """``classwise_thresholds`` on scores already sorted in descending order per class."""
+    n = ranked.shape[0]
+    rank = _count(prior, n).clamp(1, n)
     thresholds = ranked.gather(0, (rank - 1)[None, :]).squeeze(0)
     return torch.where(prior > 0, thresholds, torch.full_like(thresholds, float("inf")))
 
@@ -100,7 +105,7 @@ def confidence_mask(scores: Tensor, prior: Tensor, keep_positive: float = 1.0, k
     inf = torch.full_like(lowest_kept_pos, float("inf"))
     lowest_kept_pos = torch.where(n_pos > 0, lowest_kept_pos, inf)
     highest_kept_neg = torch.where(n_neg > 0, highest_kept_neg, -inf)
-    positive = scores >= classwise_thresholds(scores, prior)
+    positive = scores >= _thresholds_of_ranked(ranked, prior)
     keep = torch.where(positive, scores >= lowest_kept_pos, scores <= highest_kept_neg)
     return keep.to(scores.dtype)
 
