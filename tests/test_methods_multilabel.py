@@ -389,6 +389,29 @@ def test_soft_targets_and_confidence_mask_reach_the_unlabeled_loss(toy) -> None:
         create_method("csa", keep_negative=-0.1)
 
 
+def test_oracle_targets_are_the_true_labels_and_need_them(toy) -> None:
+    model = FakeCLIP()
+    method = create_method("csa", warmup_epochs=0, targets="oracle", n_contexts=2)
+    method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))
+    diagnostics = method.on_epoch_start(model, 0)
+    torch.testing.assert_close(method.pseudo, toy["uy"].float())  # perfect pseudo-labels, in index order
+    assert diagnostics["pseudo_precision"] < 100.0  # the logged quality is still the teacher's
+    index = torch.tensor([3, 0, 5])
+    batch = {
+        "labeled_images": toy["lx"][:4],
+        "labels": toy["ly"][:4],
+        "unlabeled_strong": toy["ux"][index],
+        "unlabeled_index": index,
+    }
+    out = method.training_step(model, batch)
+    logits, _ = method.heads(model, toy["ux"][index])
+    torch.testing.assert_close(out.losses["unlabeled"], asymmetric_loss(logits, toy["uy"][index].float()))
+    blind = create_method("csa", warmup_epochs=0, targets="oracle", n_contexts=2)
+    blind.setup(make_context(model, toy["ly"], toy["ux"], None))
+    with pytest.raises(ValueError, match="true labels"):
+        blind.on_epoch_start(model, 0)
+
+
 def test_contexts_are_saved_and_their_targets_reach_the_loss(toy, tmp_path) -> None:
     model = FakeCLIP()
     method = create_method("csa", warmup_epochs=0, n_contexts=2)

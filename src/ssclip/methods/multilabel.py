@@ -31,7 +31,9 @@ forward over every unlabeled image, and with few labeled images an epoch is only
 pseudo-labels that collapse the student (measured before ssclip existed), hence the warm-up.
 
 Options of the pseudo-labels: ``targets="soft"`` trains on the teacher's probabilities instead of the 0/1
-labels; ``keep_positive`` / ``keep_negative`` below 1 apply CAP's confidence mask (of each class's pseudo-
+labels; ``targets="oracle"`` on the unlabeled images' true labels (a diagnostic of the ceiling: what perfect
+pseudo-labels would add; it needs labels on the unlabeled batches, and the logged pseudo-label quality stays
+the teacher's); ``keep_positive`` / ``keep_negative`` below 1 apply CAP's confidence mask (of each class's pseudo-
 positives only the top fraction trains, of its pseudo-negatives only the bottom fraction; the uncertain middle
 is dropped from the unlabeled loss; ``ssclip.pseudo.thresholds.confidence_mask``). Defaults: hard labels, every
 entry kept, as CAP's defaults in effect do.
@@ -114,7 +116,9 @@ __all__ = [
 
 HEADS = ("global", "aligned")
 CLASS_INITS = ("text", "random")  # class embeddings of the heads: the class prompts' or random unit vectors
-TARGETS = ("hard", "soft")  # pseudo-label targets: 0/1 at the class-wise thresholds, or the teacher's probabilities
+# Unlabeled targets: 0/1 at the class-wise thresholds, the teacher's probabilities, or (a diagnostic, not a
+# method) the unlabeled images' true labels, for what perfect pseudo-labels would give.
+TARGETS = ("hard", "soft", "oracle")
 LOSSES = ("asl", "bce")
 
 
@@ -554,7 +558,12 @@ class PseudoLabelMethod(MultiLabelMethod):
         probs, truth = self._score_unlabeled()
         self.thresholds = classwise_thresholds(probs, self.prior)
         hard = pseudo_labels(probs, self.thresholds)
-        self.pseudo = hard if self.targets == "hard" else probs
+        if self.targets == "oracle" and truth is None:
+            raise ValueError(
+                f"method {self.name!r}: targets='oracle' needs the unlabeled images' true labels, but "
+                "extra['unlabeled_weak_batches'] yields batches without 'labels'"
+            )
+        self.pseudo = {"hard": hard, "soft": probs, "oracle": truth}[self.targets]
         self.pseudo_mask = confidence_mask(probs, self.prior, self.keep_positive, self.keep_negative)
         self.active.fill_(True)
         self.relabeled_at.fill_(int(self.steps_done))
