@@ -392,6 +392,14 @@ def test_unknown_method_option_names_the_option(capsys, tmp_path):
     assert "'sclip'" in err and "detach_plna" in err
 
 
+def test_method_of_the_other_task_is_rejected_before_loading(capsys, tmp_path):
+    argv = ["train", "--format", "synthetic", "--data", "n=12", "--method", "csa", *FAST_MODEL]
+    code, _, err = _run(capsys, [*argv, "--output", tmp_path / "run"])  # --task defaults to captions
+    assert code == 2
+    assert "method 'csa' is a multilabel method, but --task is 'captions'" in err and "--task multilabel" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_empty_split_names_the_split(capsys, tmp_path):
     # 12 synthetic images over 11 classes: too few for a test split (10% of each class rounds to 0).
     argv = ["train", "--format", "synthetic", "--data", "n=12", "--method", "supervised", *FAST_MODEL]

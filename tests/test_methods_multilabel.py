@@ -27,7 +27,7 @@ from ssclip.methods.multilabel_heads import (
     bce_loss,
 )
 from ssclip.models.dense import DenseFeatures
-from ssclip.pseudo.thresholds import label_prior
+from ssclip.pseudo.thresholds import label_prior, pseudo_label_quality
 
 CLASSNAMES = ["car", "tree", "road", "water", "boat", "sand"]
 CONTEXT_OF = np.array([0, 0, 0, 1, 1, 1])  # the toy's true contexts: street scenes and shore scenes
@@ -406,10 +406,17 @@ def test_oracle_targets_are_the_true_labels_and_need_them(toy) -> None:
     out = method.training_step(model, batch)
     logits, _ = method.heads(model, toy["ux"][index])
     torch.testing.assert_close(out.losses["unlabeled"], asymmetric_loss(logits, toy["uy"][index].float()))
-    blind = create_method("csa", warmup_epochs=0, targets="oracle", n_contexts=2)
-    blind.setup(make_context(model, toy["ly"], toy["ux"], None))
-    with pytest.raises(ValueError, match="true labels"):
-        blind.on_epoch_start(model, 0)
+    for targets in ("oracle", "random-errors"):
+        blind = create_method("csa", warmup_epochs=0, targets=targets, n_contexts=2)
+        blind.setup(make_context(model, toy["ly"], toy["ux"], None))
+        with pytest.raises(ValueError, match="true labels"):
+            blind.on_epoch_start(model, 0)
+    noisy = create_method("cap", warmup_epochs=0, targets="random-errors")
+    noisy.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))
+    diagnostics = noisy.on_epoch_start(model, 0)
+    quality = pseudo_label_quality(noisy.pseudo, toy["uy"])  # the teacher's error rate, on other images
+    assert quality["precision"] == pytest.approx(diagnostics["pseudo_precision"])
+    assert quality["recall"] == pytest.approx(diagnostics["pseudo_recall"])
 
 
 def test_contexts_are_saved_and_their_targets_reach_the_loss(toy, tmp_path) -> None:

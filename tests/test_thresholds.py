@@ -11,6 +11,7 @@ from sklearn.metrics import precision_score, recall_score
 from ssclip.pseudo.thresholds import (
     classwise_thresholds,
     confidence_mask,
+    errors_at_random,
     label_prior,
     pseudo_label_quality,
     pseudo_labels,
@@ -154,3 +155,23 @@ def test_confidence_mask_per_class_and_bad_fractions() -> None:
         assert kept.min() > dropped.max()
     with pytest.raises(ValueError, match="keep_positive"):
         confidence_mask(scores, prior, keep_positive=1.5)
+
+
+def test_errors_at_random_keep_each_class_rate_but_move_the_errors() -> None:
+    gen = torch.Generator().manual_seed(0)
+    truth = (torch.rand(400, 3, generator=gen) < torch.tensor([0.1, 0.3, 0.5])).float()
+    # a structured labeller: right on the first 300 images, positive on the 50 highest-index ones after
+    pseudo = truth.clone()
+    pseudo[300:] = 0.0
+    pseudo[350:] = 1.0
+    moved = errors_at_random(pseudo, truth, torch.Generator().manual_seed(1))
+    assert set(moved.unique().tolist()) <= {0.0, 1.0}
+    for labels in (truth, 1 - truth):  # per class: right positives, then wrong ones
+        torch.testing.assert_close((moved * labels).sum(0), (pseudo * labels).sum(0))
+    assert pseudo_label_quality(moved, truth) == pseudo_label_quality(pseudo, truth)
+    # the errors no longer sit on the last 100 images: most of them fall on the first 300
+    errors = (moved != truth).any(1)
+    assert errors[:300].sum() > errors[300:].sum()
+    assert torch.equal(moved, errors_at_random(pseudo, truth, torch.Generator().manual_seed(1)))  # seeded
+    with pytest.raises(ValueError, match="shape"):
+        errors_at_random(pseudo, truth[:, :2])

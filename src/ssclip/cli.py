@@ -338,9 +338,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ssclip.methods import create_method
 
     try:  # a misspelt method or option fails here, before any data or model is loaded
-        create_method(args.method, **method_options)
+        method = create_method(args.method, **method_options)
     except TypeError as e:  # unexpected keyword argument: the message names the method and the option
         raise ValueError(str(e)) from None
+    if method.task != args.task:
+        raise ValueError(
+            f"method {args.method!r} is a {method.task} method, but --task is {args.task!r}: "
+            f"use --task {method.task}, or see `ssclip methods` for the methods of each task"
+        )
     source = _source(args)
     bundle = _bundle(args)
     if args.task == "captions":

@@ -31,12 +31,15 @@ forward over every unlabeled image, and with few labeled images an epoch is only
 pseudo-labels that collapse the student (measured before ssclip existed), hence the warm-up.
 
 Options of the pseudo-labels: ``targets="soft"`` trains on the teacher's probabilities instead of the 0/1
-labels; ``targets="oracle"`` on the unlabeled images' true labels (a diagnostic of the ceiling: what perfect
-pseudo-labels would add; it needs labels on the unlabeled batches, and the logged pseudo-label quality stays
-the teacher's); ``keep_positive`` / ``keep_negative`` below 1 apply CAP's confidence mask (of each class's pseudo-
+labels; ``keep_positive`` / ``keep_negative`` below 1 apply CAP's confidence mask (of each class's pseudo-
 positives only the top fraction trains, of its pseudo-negatives only the bottom fraction; the uncertain middle
 is dropped from the unlabeled loss; ``ssclip.pseudo.thresholds.confidence_mask``). Defaults: hard labels, every
-entry kept, as CAP's defaults in effect do.
+entry kept, as CAP's defaults in effect do. Two diagnostics, which need labels on the unlabeled batches (the
+logged pseudo-label quality stays the teacher's): ``targets="oracle"`` trains on the unlabeled images' true
+labels (the ceiling: what perfect pseudo-labels would add), ``targets="random-errors"`` on the true labels
+corrupted to the 0/1 pseudo-labels' per-class precision and recall, with the wrong entries on random images
+(``ssclip.pseudo.thresholds.errors_at_random``: is it the rate of the teacher's errors that limits the
+student, or where they fall?).
 
 Losses (named as logged): ``labeled`` = ASL on labeled images; ``unlabeled`` = ``lambda_u`` * ASL on the
 strong views against the pseudo-labels (0 during warm-up); ``context`` (csa) = ``lambda_c`` * (BCE of the
@@ -97,6 +100,7 @@ from ssclip.pseudo.contexts import (
 from ssclip.pseudo.thresholds import (
     classwise_thresholds,
     confidence_mask,
+    errors_at_random,
     label_prior,
     pseudo_label_quality,
     pseudo_labels,
@@ -116,9 +120,10 @@ __all__ = [
 
 HEADS = ("global", "aligned")
 CLASS_INITS = ("text", "random")  # class embeddings of the heads: the class prompts' or random unit vectors
-# Unlabeled targets: 0/1 at the class-wise thresholds, the teacher's probabilities, or (a diagnostic, not a
-# method) the unlabeled images' true labels, for what perfect pseudo-labels would give.
-TARGETS = ("hard", "soft", "oracle")
+# Unlabeled targets: 0/1 at the class-wise thresholds, or the teacher's probabilities; two diagnostics, not
+# methods: the unlabeled images' true labels ("oracle": what perfect pseudo-labels would give), and the true
+# labels with the 0/1 pseudo-labels' per-class errors moved to random images ("random-errors").
+TARGETS = ("hard", "soft", "oracle", "random-errors")
 LOSSES = ("asl", "bce")
 
 
@@ -558,12 +563,18 @@ class PseudoLabelMethod(MultiLabelMethod):
         probs, truth = self._score_unlabeled()
         self.thresholds = classwise_thresholds(probs, self.prior)
         hard = pseudo_labels(probs, self.thresholds)
-        if self.targets == "oracle" and truth is None:
+        if self.targets in ("hard", "soft"):
+            self.pseudo = hard if self.targets == "hard" else probs
+        elif truth is None:
             raise ValueError(
-                f"method {self.name!r}: targets='oracle' needs the unlabeled images' true labels, but "
-                "extra['unlabeled_weak_batches'] yields batches without 'labels'"
+                f"method {self.name!r}: targets={self.targets!r} needs the unlabeled images' true labels, "
+                "but extra['unlabeled_weak_batches'] yields batches without 'labels'"
             )
-        self.pseudo = {"hard": hard, "soft": probs, "oracle": truth}[self.targets]
+        elif self.targets == "oracle":
+            self.pseudo = truth
+        else:  # the generator's seed is the step, so a resumed run redraws the same errors
+            generator = torch.Generator().manual_seed(int(self.steps_done))
+            self.pseudo = errors_at_random(hard, truth, generator)
         self.pseudo_mask = confidence_mask(probs, self.prior, self.keep_positive, self.keep_negative)
         self.active.fill_(True)
         self.relabeled_at.fill_(int(self.steps_done))

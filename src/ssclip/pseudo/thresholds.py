@@ -27,6 +27,7 @@ __all__ = [
     "pseudo_labels",
     "label_prior",
     "pseudo_label_quality",
+    "errors_at_random",
 ]
 
 
@@ -153,3 +154,29 @@ def pseudo_label_quality(pseudo: Tensor, truth: Tensor) -> dict[str, float]:
         "macro_precision": 100 * macro_precision,
         "macro_recall": 100 * macro_recall,
     }
+
+
+def errors_at_random(pseudo: Tensor, truth: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """The errors of ``pseudo`` at their rate but not where they are: a diagnostic, not a pseudo-labeller.
+
+    Per class, as many right and as many wrong positives as ``pseudo`` has against ``truth``, but the right ones
+    drawn at random among the class's true positives and the wrong ones among its true negatives. Each class's
+    precision, recall and positive count are those of ``pseudo``; which images are mislabelled no longer
+    depends on the images (a teacher's errors fall where it, and so its student, already errs).
+    """
+    pseudo = torch.as_tensor(pseudo)
+    truth = torch.as_tensor(truth).to(pseudo.device)
+    if pseudo.shape != truth.shape or pseudo.dim() != 2:
+        raise ValueError(
+            f"errors_at_random: pseudo {tuple(pseudo.shape)} and truth {tuple(truth.shape)} must both have shape (N, C)"
+        )
+    predicted, actual = pseudo.bool(), truth.bool()
+    out = torch.zeros(pseudo.shape, dtype=torch.float32)
+    for k in range(pseudo.shape[1]):
+        for pool, n_drawn in (
+            (actual[:, k], int((predicted[:, k] & actual[:, k]).sum())),  # right positives among true ones
+            (~actual[:, k], int((predicted[:, k] & ~actual[:, k]).sum())),  # wrong ones among true negatives
+        ):
+            rows = pool.nonzero().squeeze(1).cpu()
+            out[rows[torch.randperm(len(rows), generator=generator)[:n_drawn]], k] = 1.0
+    return out.to(pseudo.device)
