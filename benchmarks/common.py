@@ -107,8 +107,9 @@ def run_jobs(fn, jobs: Sequence[tuple], workers: int, threads_per_worker: int = 
         return [f.result() for f in futures]
 
 
-def write_results(path: Path, benchmark: str, preset: dict[str, Any], runs: list[dict[str, Any]]) -> None:
-    """The machine-readable record of a benchmark: every run with its metrics and re-creating command."""
+def write_results(path: Path, benchmark: str, preset: dict[str, Any], runs: list[dict[str, Any]], **extra: Any) -> None:
+    """The machine-readable record of a benchmark: every run with its metrics and re-creating command, and
+    any ``extra`` top-level entries."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": benchmark,
@@ -117,5 +118,6 @@ def write_results(path: Path, benchmark: str, preset: dict[str, Any], runs: list
         "revision": git_revision(),
         "preset": preset,
         "runs": runs,
+        **extra,
     }
     path.write_text(json.dumps(payload, indent=2))

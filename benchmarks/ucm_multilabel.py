@@ -44,7 +44,13 @@ from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel  # noq
 METHODS = ["zero-shot", "labeled-only", "cap", "csa", "csa-no-context", "labeled-only-global"]
 # Benchmark rows that are a registered method with options. labeled-only-global is cap's supervised
 # counterpart (same global head, no unlabeled images), as labeled-only is csa's (same aligned head).
-VARIANTS = {"labeled-only-global": ("labeled-only", {"head": "global"})}
+VARIANTS = {
+    "labeled-only-global": ("labeled-only", {"head": "global"}),
+    # Diagnostics of benchmarks/ucm_multilabel_ceiling.py, not benchmark rows: csa trained on the unlabeled
+    # images' true labels, and on the true labels with the teacher's per-class errors moved to random images.
+    "csa-oracle": ("csa", {"targets": "oracle"}),
+    "csa-random-errors": ("csa", {"targets": "random-errors"}),
+}
 RATIOS = [0.05, 0.1, 0.2]
 METRICS = ["mAP", "CF1", "OF1"]
 PRESET = "ucm-multilabel"
@@ -120,7 +126,7 @@ def main() -> int:
                 "seed": seed,
                 "metrics": {k: round(float(summary["metrics"][k]), 2) for k in METRICS},
                 "wall_time_s": round(summary["wall_time_s"], 1),
-                "pseudo_labels": _last_epoch_diagnostics(out),
+                "pseudo_labels": last_epoch_diagnostics(out),
                 "command": command_for(method, ratio, seed, out, args.data),
             }
         )
@@ -133,7 +139,7 @@ def main() -> int:
     return 0
 
 
-def _last_epoch_diagnostics(out: Path) -> dict | None:
+def last_epoch_diagnostics(out: Path) -> dict | None:
     from ssclip.engine.logger import read_log
 
     epochs = [

@@ -572,9 +572,11 @@ class PseudoLabelMethod(MultiLabelMethod):
             )
         elif self.targets == "oracle":
             self.pseudo = truth
-        else:  # the generator's seed is the step, so a resumed run redraws the same errors
-            generator = torch.Generator().manual_seed(int(self.steps_done))
-            self.pseudo = errors_at_random(hard, truth, generator)
+        else:
+            # One seed for every refresh: each class's pool is permuted the same way each time, so the wrong
+            # entries stay on the same images from one refresh to the next (as a teacher's errors persist)
+            # instead of averaging out, and a resumed run draws the same ones.
+            self.pseudo = errors_at_random(hard, truth, torch.Generator().manual_seed(self.context_seed))
         self.pseudo_mask = confidence_mask(probs, self.prior, self.keep_positive, self.keep_negative)
         self.active.fill_(True)
         self.relabeled_at.fill_(int(self.steps_done))
