@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench-sclip bench-multilabel clean
+.PHONY: demo test lint bench-sclip bench-multilabel bench-multilabel-ceiling clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench-sclip: $(STAMP)
 
 bench-multilabel: $(STAMP)
 	$(PY) benchmarks/ucm_multilabel.py
+
+# Diagnostics of why pseudo-labels add nothing on UCM (reads the runs of bench-multilabel).
+bench-multilabel-ceiling: $(STAMP)
+	$(PY) benchmarks/ucm_multilabel_ceiling.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -202,8 +202,8 @@ def render(
         "## CSA on UCM: the room there is, and where the teacher's errors fall",
         "",
         f"Command: `python benchmarks/ucm_multilabel_ceiling.py`, {today()}, {machine()}, {workers} runs at a time, "
-        f"{threads} torch thread(s) each: {len(runs)} runs of {run_minutes:.1f} min in all (each run's own wall "
-        f"time; this invocation took {wall / 60:.1f} min, reusing the runs already on disk). The benchmark's "
+        f"{threads} torch thread(s) each: {len(runs)} runs, {run_minutes:.1f} min of run time summed over the runs "
+        f"(this invocation: {wall / 60:.1f} min; finished runs are reused). The benchmark's "
         f"preset, splits and seeds; the labeled-only, cap and csa rows are the benchmark's own runs "
         f"(`benchmarks/results/ucm_multilabel.json`). Test mAP, mean ± std over seeds; `labeled-only 100%`: "
         f"every train image labeled, {cell(CEILING, 1.0)}.",
