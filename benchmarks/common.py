@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -87,6 +88,13 @@ def write_section(results_md: Path, marker: str, body: str) -> None:
 
 def load_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"runs": []}
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--workers`` and ``--threads``: where and how many runs at a time."""
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="runs in parallel (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default: %(default)s)")
 
 
 def _init_worker(threads: int) -> None:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DEFAULT_UCM,
     REPO,
+    add_run_options,
     machine,
     mean_std,
     option_flags,
@@ -99,37 +100,14 @@ def main() -> int:
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "ucm_multilabel")
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_multilabel.json")
     ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--workers", type=int, default=2, help="runs in parallel (default: %(default)s)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default: %(default)s)")
+    add_run_options(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     cfg = load_config(str(REPO / "configs" / f"{PRESET}.yaml"))
     jobs = [(m, r, s, args.runs / f"{m}-{r:g}-seed{s}") for r in args.ratios for m in args.methods for s in args.seeds]
-    todo = [j for j in jobs if not (j[3] / "metrics.json").exists()]
-    if todo:
-        # The first run computes the shared caches (weak, strong, eval views) before the others start.
-        first = next((j for j in todo if j[0] == "csa"), todo[0])
-        torch.set_num_threads(2)
-        run_one(*first[:3], args.data, first[3], cfg, args.device)
-        rest = [(m, r, s, args.data, out, cfg, args.device) for m, r, s, out in todo if (m, r, s, out) != first]
-        print(f"running {len(rest) + 1} of {len(jobs)} runs, {args.workers} at a time", flush=True)
-        run_jobs(run_one, rest, args.workers, args.threads)
-    runs = []
-    for method, ratio, seed, out in jobs:
-        summary = json.loads((out / "metrics.json").read_text())
-        runs.append(
-            {
-                "method": method,
-                "label_ratio": ratio,
-                "seed": seed,
-                "metrics": {k: round(float(summary["metrics"][k]), 2) for k in METRICS},
-                "wall_time_s": round(summary["wall_time_s"], 1),
-                "pseudo_labels": last_epoch_diagnostics(out),
-                "command": command_for(method, ratio, seed, out, args.data),
-            }
-        )
+    run_all(jobs, args.data, cfg, args.device, args.workers, args.threads)
+    runs = [run_record(m, r, s, out, args.data) for m, r, s, out in jobs]
     wall = time.perf_counter() - started
     write_results(args.results, "ucm_multilabel", cfg, runs)
     layout = f"{args.workers} runs at a time, {args.threads} torch thread(s) each"
@@ -137,6 +115,36 @@ def main() -> int:
     write_section(args.results_md, "ucm-multilabel", text)
     print(text)
     return 0
+
+
+def run_all(
+    jobs: list[tuple[str, float, int, Path]], data: Path, cfg: dict, device: str, workers: int, threads: int
+) -> None:
+    """Run the jobs ``(method, ratio, seed, output)`` whose output has no metrics.json yet."""
+    todo = [j for j in jobs if not (j[3] / "metrics.json").exists()]
+    print(f"running {len(todo)} of {len(jobs)} runs, {workers} at a time", flush=True)
+    if not todo:
+        return
+    # The first run computes the shared caches (weak, strong, eval views) before the others start.
+    first = next((j for j in todo if j[0] == "csa"), todo[0])
+    torch.set_num_threads(2)
+    run_one(*first[:3], data, first[3], cfg, device)
+    rest = [(m, r, s, data, out, cfg, device) for m, r, s, out in todo if (m, r, s, out) != first]
+    run_jobs(run_one, rest, workers, threads)
+
+
+def run_record(method: str, ratio: float, seed: int, out: Path, data: Path) -> dict:
+    """A finished run as benchmarks/results/*.json records it."""
+    summary = json.loads((out / "metrics.json").read_text())
+    return {
+        "method": method,
+        "label_ratio": ratio,
+        "seed": seed,
+        "metrics": {k: round(float(summary["metrics"][k]), 2) for k in METRICS},
+        "wall_time_s": round(summary["wall_time_s"], 1),
+        "pseudo_labels": last_epoch_diagnostics(out),
+        "command": command_for(method, ratio, seed, out, data),
+    }
 
 
 def last_epoch_diagnostics(out: Path) -> dict | None:

@@ -21,7 +21,6 @@ of docs/RESULTS.md; finished runs are reused.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -36,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DEFAULT_UCM,
     REPO,
+    add_run_options,
     load_json,
     machine,
     mean_std,
     paired_differences,
-    run_jobs,
     today,
     write_results,
     write_section,
@@ -48,7 +47,7 @@ from common import (  # noqa: E402
 from ssclip.cli import load_config  # noqa: E402
 from ssclip.data.split import split_labeled  # noqa: E402
 from ssclip.data.ucm import load_ucm  # noqa: E402
-from ucm_multilabel import PRESET, RATIOS, command_for, last_epoch_diagnostics, run_one  # noqa: E402
+from ucm_multilabel import PRESET, RATIOS, run_all, run_record  # noqa: E402
 
 DIAGNOSTICS = ["csa-oracle", "csa-random-errors"]
 REFERENCE = ["labeled-only", "cap", "csa"]  # rows of the benchmark itself
@@ -97,9 +96,7 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_multilabel_ceiling.json")
     ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
     ap.add_argument("--figure", type=Path, default=REPO / "docs" / "figures" / "ucm_multilabel_ceiling.png")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--workers", type=int, default=2, help="runs in parallel (default: %(default)s)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default: %(default)s)")
+    add_run_options(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
@@ -107,26 +104,8 @@ def main() -> int:
     jobs = [(CEILING, 1.0, s) for s in args.seeds]
     jobs += [(m, r, s) for r in args.ratios for m in DIAGNOSTICS for s in args.seeds]
     jobs = [(m, r, s, args.runs / f"{m}-{r:g}-seed{s}") for m, r, s in jobs]
-    todo = [(m, r, s, args.data, out, cfg, args.device) for m, r, s, out in jobs if not (out / "metrics.json").exists()]
-    print(f"running {len(todo)} of {len(jobs)} runs, {args.workers} at a time", flush=True)
-    if todo:  # the first run alone: it computes any missing view cache the others then share
-        torch.set_num_threads(2)
-        run_one(*todo[0])
-        run_jobs(run_one, todo[1:], args.workers, args.threads)
-    runs = []
-    for method, ratio, seed, out in jobs:
-        summary = json.loads((out / "metrics.json").read_text())
-        runs.append(
-            {
-                "method": method,
-                "label_ratio": ratio,
-                "seed": seed,
-                "metrics": {k: round(float(summary["metrics"][k]), 2) for k in ("mAP", "CF1", "OF1")},
-                "wall_time_s": round(summary["wall_time_s"], 1),
-                "pseudo_labels": last_epoch_diagnostics(out),
-                "command": command_for(method, ratio, seed, out, args.data),
-            }
-        )
+    run_all(jobs, args.data, cfg, args.device, args.workers, args.threads)
+    runs = [run_record(m, r, s, out, args.data) for m, r, s, out in jobs]
     reference = [
         r
         for r in load_json(args.benchmark)["runs"]

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DEFAULT_UCM,
     REPO,
+    add_run_options,
     group_runs,
     machine,
     mean_std,
@@ -128,9 +129,7 @@ def main() -> int:
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "ucm_sclip")
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_sclip.json")
     ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--workers", type=int, default=2, help="runs in parallel (default: %(default)s)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default: %(default)s)")
+    add_run_options(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
