@@ -179,3 +179,13 @@ def test_best_checkpoint_follows_the_metric(tmp_path):
     history = trainer.fit()
     assert [h["score"] for h in history] == [1.0, 3.0, 2.0, 0.5, 0.1]  # epoch 0 (initial model) + 4 epochs
     assert load_checkpoint(tmp_path / "best.pt")["best"] == 3.0
+
+
+@pytest.mark.parametrize(("eval_every", "evaluated_after"), [(2, [2, 4, 5]), (0, [5])])
+def test_eval_every_and_zero_for_the_final_model_only(tmp_path, eval_every, evaluated_after):
+    trainer = _train(tmp_path, epochs=5, eval_every=eval_every, eval_at_start=False)
+    trainer.evaluate = lambda model, epoch: {"epoch_seen": float(trainer.epoch)}
+    history = trainer.fit()
+    assert [h["epoch_seen"] for h in history] == evaluated_after
+    with pytest.raises(ValueError, match="eval_every"):
+        _train(tmp_path / "bad", eval_every=-1)

@@ -47,7 +47,7 @@ class TrainConfig:
     stop_after: int | None = None  # stop after this many steps as if killed (schedule unchanged; resume later)
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
     checkpoint_epochs: int = 1  # epochs between end-of-epoch last.pt writes; the end of training always writes
-    eval_every: int = 1  # epochs
+    eval_every: int = 1  # epochs between evaluations; 0: only the final model is evaluated
     eval_at_start: bool = True  # evaluate the initial model (epoch 0) on a fresh run
     best_metric: str | None = None  # higher is better
     tensorboard: bool = True
@@ -107,6 +107,8 @@ class Trainer:
     ) -> None:
         if config.checkpoint_epochs < 1:
             raise ValueError(f"checkpoint_epochs must be >= 1 epoch, got {config.checkpoint_epochs}")
+        if config.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0 epochs (0: only at the end), got {config.eval_every}")
         self.model, self.method, self.data, self.cfg = model, method, data, config
         self.output_dir = Path(output_dir)
         self.evaluate = evaluate
@@ -262,7 +264,8 @@ class Trainer:
         if self.micro_in_epoch >= usable:
             self.epoch += 1
             self.micro_in_epoch = 0
-            if self.evaluate is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
+            periodic = cfg.eval_every > 0 and self.epoch % cfg.eval_every == 0
+            if self.evaluate is not None and (periodic or self.epoch == cfg.epochs):
                 self._evaluate(logger)
         # A short epoch (a few steps at a low label ratio) is cheaper than writing a full checkpoint.
         if self.epoch % cfg.checkpoint_epochs == 0 or self._done() or self.epoch >= cfg.epochs:
