@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -86,40 +86,58 @@ def train_captions(
     )
     evaluator = CaptionEvaluator(eval_records, eval_store, bundle.tokenizer, classnames, task.templates, dev)
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
+    run_config = {
+        "method": method,
+        "method_options": method_options or {},
+        "task": asdict(task),
+        "train": asdict(train),
+        "model": bundle.name,
+        "image_split": split,
+        "n_paired": len(paired),
+        "n_unpaired": len(unlabeled),
+        "keywords": keywords,
+    }
+    details = {"n_paired": len(paired), "keywords": keywords, "regime": task.regime, "image_split": split}
+    return fit_and_record(
+        trainer,
+        lambda: evaluator(model),
+        output_dir,
+        resume,
+        run_config,
+        details,
+        started,
+        on_fitted=(lambda: save_clip(bundle, output_dir / "model")) if save_model else None,
+    )
+
+
+def fit_and_record(
+    trainer: Trainer,
+    final_evaluation: Callable[[], dict[str, float]],
+    output_dir: Path,
+    resume: str | Path | None,
+    run_config: dict[str, Any],
+    details: dict[str, Any],
+    started: float,
+    on_fitted: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """What every run does around ``Trainer.fit``: resume if asked (``"latest"``: the run's own last.pt), write
+    run_config.json, train, and write metrics.json (the final metrics, the history, the wall time since
+    ``started`` and the task's ``details``). Returns that summary."""
     if resume is not None:
         trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
-    (output_dir / "run_config.json").write_text(
-        json.dumps(
-            {
-                "method": method,
-                "method_options": method_options or {},
-                "task": asdict(task),
-                "train": asdict(train),
-                "model": bundle.name,
-                "image_split": split,
-                "n_paired": len(paired),
-                "n_unpaired": len(unlabeled),
-                "keywords": keywords,
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    (output_dir / "run_config.json").write_text(json.dumps(run_config, indent=2, default=str))
     history = trainer.fit()
-    final = history[-1] if history else evaluator(model)
-    if save_model:
-        save_clip(bundle, output_dir / "model")
+    final = history[-1] if history else final_evaluation()
+    if on_fitted is not None:
+        on_fitted()
     summary = {
-        "method": method,
-        "label_ratio": task.label_ratio,
-        "seed": task.seed,
+        "method": run_config["method"],
+        "label_ratio": run_config["task"]["label_ratio"],
+        "seed": run_config["task"]["seed"],
         "metrics": final,
         "history": history,
         "wall_time_s": time.perf_counter() - started,
-        "n_paired": len(paired),
-        "keywords": keywords,
-        "regime": task.regime,
-        "image_split": split,
+        **details,
     }
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary

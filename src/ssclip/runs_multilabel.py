@@ -1,9 +1,8 @@
 """High-level multi-label runs (CSA family): a seeded labeled split of a multi-label set, training,
-evaluation after every epoch, checkpoints, the saved model and a metrics summary."""
+evaluation during training (every ``eval_every`` epochs and at the end), checkpoints and a metrics summary."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict
@@ -19,6 +18,7 @@ from ssclip.methods import create_method
 from ssclip.methods.base import MethodContext
 from ssclip.models.factory import CLIPBundle, seed_everything
 from ssclip.models.trainable import TrainableCLIP
+from ssclip.runs import fit_and_record
 from ssclip.tasks.captions import CaptionTaskConfig, make_store, resolve_image_split
 from ssclip.tasks.multilabel import (
     MultiLabelEvaluator,
@@ -114,36 +114,17 @@ def train_multilabel(
     )
     evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule, algo.predict_proba, dev)
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
-    if resume is not None:
-        trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
-    (output_dir / "run_config.json").write_text(
-        json.dumps(
-            {
-                "method": method,
-                "method_options": method_options or {},
-                "task": asdict(task),
-                "train": asdict(train),
-                "model": bundle.name,
-                "image_split": split,
-                "n_labeled": len(labeled),
-                "n_unlabeled": len(unlabeled),
-            },
-            indent=2,
-            default=str,
-        )
-    )
-    history = trainer.fit()
-    final = history[-1] if history else evaluator(algo.inference_model(model))
-    summary = {
+    run_config = {
         "method": method,
-        "label_ratio": task.label_ratio,
-        "seed": task.seed,
-        "metrics": final,
-        "history": history,
-        "wall_time_s": time.perf_counter() - started,
-        "regime": task.regime,
+        "method_options": method_options or {},
+        "task": asdict(task),
+        "train": asdict(train),
+        "model": bundle.name,
         "image_split": split,
         "n_labeled": len(labeled),
+        "n_unlabeled": len(unlabeled),
     }
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float))
-    return summary
+    details = {"regime": task.regime, "image_split": split, "n_labeled": len(labeled)}
+    return fit_and_record(
+        trainer, lambda: evaluator(algo.inference_model(model)), output_dir, resume, run_config, details, started
+    )
