@@ -147,14 +147,36 @@ def test_methods_lists_every_method_with_its_task(capsys):
 def test_methods_name_lists_the_options_train_accepts_with_their_defaults(capsys):
     code, out, _ = _run(capsys, ["methods", "csa"])
     assert code == 0
-    options = dict(line.strip().split(" = ") for line in out.splitlines() if " = " in line)
+    lines = [line.strip() for line in out.splitlines() if " = " in line]
+    options = dict(line.split("  # ")[0].split(" = ") for line in lines)
+    allowed = {line.split(" = ")[0]: line.split("  # ")[1] for line in lines if "  # " in line}
     # its own options, its base's (forwarded through **options) and the subclass's own default
     assert options["keep_positive"] == "1.0" and options["alpha"] == "5.0" and options["head"] == "'aligned'"
     assert options["context"] == "True"
+    # the names a choice option takes, its own and its bases'; none for a free-valued option
+    assert allowed["targets"] == "hard | soft | oracle | random-errors" and allowed["head"] == "global | aligned"
+    assert allowed["loss"] == "asl | bce" and "alpha" not in allowed
     _, cap, _ = _run(capsys, ["methods", "cap"])
     assert "head = 'global'" in cap and "context = False" in cap
     code, _, err = _run(capsys, ["methods", "csaa"])
     assert code == 2 and "unknown method 'csaa'" in err and "csa-no-context" in err
+
+
+def test_every_declared_choice_is_an_option_whose_default_it_allows():
+    """A renamed option or a new default cannot leave `ssclip methods NAME` listing stale choices."""
+    import ssclip.methods  # noqa: F401 - registers every method
+    from ssclip.methods.base import METHODS, method_choices, method_options
+
+    checked = 0
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        options = method_options(cls)
+        for key, allowed in method_choices(cls).items():
+            assert key in options, f"{name}: choice {key!r} is not an option"
+            default = options[key].default
+            assert set((default,) if isinstance(default, str) else default) <= set(allowed), (name, key)
+            checked += 1
+    assert checked >= 20  # 4 caption methods x 3 + 5 multi-label x 4 + 3 with targets
 
 
 # --------------------------------------------------------------------------------------------------------

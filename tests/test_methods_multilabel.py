@@ -287,8 +287,10 @@ def test_methods_are_registered_with_their_flags() -> None:
     assert (cap.head_kind, cap.use_context, cap.uses_unpaired) == ("global", False, True)
     assert (csa.head_kind, csa.use_context) == ("aligned", True)
     assert (nocontext.head_kind, nocontext.use_context) == ("aligned", False)
-    with pytest.raises(ValueError, match="head must be one of"):
+    with pytest.raises(ValueError, match="'csa': head must be one of global, aligned; got 'local'"):
         create_method("csa", head="local")
+    with pytest.raises(ValueError, match="targets must be one of hard, soft, oracle, random-errors"):
+        create_method("cap", targets="oracel")
     assert ml.default_n_contexts(17, 17) == 5 and ml.default_n_contexts(4, 4) == 2
     assert ml.default_n_contexts(80, 3) == 3
 

@@ -258,7 +258,7 @@ def cmd_models(_: argparse.Namespace) -> int:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     import ssclip.methods  # noqa: F401 - registers every method
-    from ssclip.methods.base import METHODS, method_options
+    from ssclip.methods.base import METHODS, method_choices, method_options
 
     def summary(cls: type) -> str:
         return (cls.__doc__ or "").strip().split("\n")[0]
@@ -271,9 +271,11 @@ def cmd_methods(args: argparse.Namespace) -> int:
     cls = METHODS.get(args.name)
     print(f"{args.name}: {summary(cls)}")
     print("options (--method-option KEY=VALUE):")
+    choices = method_choices(cls)
     for key, param in method_options(cls).items():
         default = "(required)" if param.default is param.empty else repr(param.default)
-        print(f"  {key} = {default}")
+        allowed = f"  # {' | '.join(choices[key])}" if key in choices else ""
+        print(f"  {key} = {default}{allowed}")
     return 0
 
 

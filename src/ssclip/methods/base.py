@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +57,17 @@ class Method(nn.Module):
     name: str = ""
     task: str = ""  # the `ssclip train --task` it belongs to: "captions" or "multilabel"
     uses_unpaired: bool = False  # whether the engine must feed the unpaired/unlabeled stream
+    # Options that take one of a few names: checked by check_choices, listed by `ssclip methods NAME`.
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def check_choices(self, **values: str) -> None:
+        """Raise a ValueError naming the method, the option and the allowed names for any value not among
+        :func:`method_choices`."""
+        choices = method_choices(type(self))
+        for option, value in values.items():
+            if value not in choices[option]:
+                allowed = ", ".join(choices[option])
+                raise ValueError(f"method {self.name!r}: {option} must be one of {allowed}; got {value!r}")
 
     def setup(self, context: MethodContext) -> None:  # noqa: B027 - optional hook
         """Called once before training."""
@@ -98,6 +109,14 @@ def method_options(cls: type[Method]) -> dict[str, inspect.Parameter]:
         if not any(param.kind is param.VAR_KEYWORD for param in params):
             break  # this __init__ does not forward options to its bases
     return found
+
+
+def method_choices(cls: type[Method]) -> dict[str, tuple[str, ...]]:
+    """The allowed names of every choice option, merged up the bases (a subclass's own entry wins)."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(klass.__dict__.get("option_choices", {}))
+    return merged
 
 
 def create_method(name: str, **options: Any) -> Method:

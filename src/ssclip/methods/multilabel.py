@@ -81,6 +81,7 @@ from torch.nn import functional as F
 
 from ssclip.methods.base import METHODS, Gather, Method, MethodContext, StepOutput, no_gather
 from ssclip.methods.multilabel_heads import (
+    FUSIONS,
     AlignmentHead,
     ContextHead,
     CosineClassifier,
@@ -276,6 +277,7 @@ class MultiLabelMethod(Method):
 
     task = "multilabel"
     trains = True
+    option_choices = {"head": HEADS, "loss": LOSSES, "fusion": FUSIONS, "class_init": CLASS_INITS}
 
     def __init__(
         self,
@@ -297,12 +299,7 @@ class MultiLabelMethod(Method):
         class_init: str = "text",
     ) -> None:
         super().__init__()
-        if class_init not in CLASS_INITS:
-            raise ValueError(f"method {self.name!r}: class_init must be one of {CLASS_INITS}, got {class_init!r}")
-        if head not in HEADS:
-            raise ValueError(f"method {self.name!r}: head must be one of {HEADS}, got {head!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"method {self.name!r}: loss must be one of {LOSSES}, got {loss!r}")
+        self.check_choices(head=head, loss=loss, fusion=fusion, class_init=class_init)
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"method {self.name!r}: ema_decay must lie in [0, 1), got {ema_decay}")
         self.head_kind, self.loss_kind = head, loss
@@ -406,6 +403,7 @@ class PseudoLabelMethod(MultiLabelMethod):
     """Labeled ASL + class-wise-threshold pseudo-labels from the EMA teacher + optional context task."""
 
     uses_unpaired = True
+    option_choices = {"targets": TARGETS}
 
     def __init__(
         self,
@@ -423,8 +421,7 @@ class PseudoLabelMethod(MultiLabelMethod):
         **options: Any,
     ) -> None:
         super().__init__(head=head, **options)
-        if targets not in TARGETS:
-            raise ValueError(f"method {self.name!r}: targets must be one of {TARGETS}, got {targets!r}")
+        self.check_choices(targets=targets)
         for option, value in (("keep_positive", keep_positive), ("keep_negative", keep_negative)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"method {self.name!r}: {option} must lie in [0, 1], got {value}")

@@ -69,6 +69,11 @@ class PseudoLabelMethod(Method):
 
     task = "captions"
     uses_unpaired = True
+    option_choices = {
+        "losses": PSEUDO_LABEL_LOSSES,  # any of them, not one: checked in __init__
+        "keyword_weighting": KEYWORD_WEIGHTINGS,
+        "keyword_empty_rows": EMPTY_ROW_RULES,
+    }
 
     def __init__(
         self,
@@ -86,14 +91,7 @@ class PseudoLabelMethod(Method):
         unknown = [name for name in losses if name not in PSEUDO_LABEL_LOSSES]
         if unknown or len(set(losses)) != len(losses):
             raise ValueError(f"{self.name}: losses must be distinct names from {PSEUDO_LABEL_LOSSES}, got {losses}")
-        if keyword_weighting not in KEYWORD_WEIGHTINGS:
-            raise ValueError(
-                f"{self.name}: keyword_weighting must be one of {KEYWORD_WEIGHTINGS}, got {keyword_weighting!r}"
-            )
-        if keyword_empty_rows not in EMPTY_ROW_RULES:
-            raise ValueError(
-                f"{self.name}: keyword_empty_rows must be one of {EMPTY_ROW_RULES}, got {keyword_empty_rows!r}"
-            )
+        self.check_choices(keyword_weighting=keyword_weighting, keyword_empty_rows=keyword_empty_rows)
         if "{}" not in keyword_template:
             raise ValueError(
                 f"{self.name}: keyword_template must contain '{{}}' where the keyword goes, got {keyword_template!r}"
