@@ -9,8 +9,10 @@ Everything runs offline on the default model (``effnet-lite0-minilm``) and tiny 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -108,6 +110,37 @@ def test_every_command_has_help_naming_its_options(capsys, command, options):
     assert out.startswith(f"usage: ssclip {command}")
     missing = [option for option in options if option not in out]
     assert not missing, f"ssclip {command} --help does not mention {missing}"
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    from ssclip.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    silent = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, sub in commands.items()
+        for action in sub._actions
+        if not action.help
+    ]
+    assert not silent
+
+
+def test_train_help_states_the_fallback_defaults_of_the_configs(capsys):
+    """--seed/--epochs/--lr/--label-ratio default to the config's value, else the dataclasses': the help
+    must quote the dataclasses' current values."""
+    from ssclip.engine.trainer import TrainConfig
+    from ssclip.tasks.captions import CaptionTaskConfig
+    from ssclip.tasks.multilabel import MultiLabelTaskConfig
+
+    _, out, _ = _run(capsys, ["train", "--help"])
+    flat = " ".join(out.split())
+    defaults = TrainConfig()
+    quoted = [float(v) for v in re.findall(r"else TrainConfig's ([0-9.e-]+)\)", flat)]
+    assert quoted == [defaults.epochs, defaults.lr]
+    assert defaults.seed == 0 and "seed (default: --config's, else 0)" in flat
+    assert CaptionTaskConfig().label_ratio == MultiLabelTaskConfig().label_ratio
+    assert f"annotations (default: --config's, else {CaptionTaskConfig().label_ratio:g})" in flat
 
 
 def test_eval_help_lists_the_data_formats(capsys):

@@ -21,6 +21,7 @@ Semi-supervised adaptation of CLIP to specialist domains.
   ssclip train --method sclip ...      train a method on your data (S-CLIP family or multi-label CSA family)
   ssclip eval --data PATH --format F   zero-shot / retrieval / multi-label evaluation of any model
   ssclip models                        list the model names create_clip understands
+  ssclip methods [NAME]                list the training methods, or one method's options and their values
   ssclip synth --output DIR            write the embedded synthetic data set to disk in standard formats
 """
 
@@ -123,18 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_args(tr)
     _add_data_args(tr)
-    tr.add_argument("--task", default="captions", choices=["captions", "multilabel"])
-    tr.add_argument("--method", required=True, help="method name (see --task)")
-    tr.add_argument("--label-ratio", type=float, default=None, help="share of train images that keep annotations")
-    tr.add_argument("--seed", type=int, default=None)
+    tr.add_argument(
+        "--task",
+        default="captions",
+        choices=["captions", "multilabel"],
+        help="captions: image-caption pairs + unpaired images; multilabel: tagged + untagged images "
+        "(default: %(default)s)",
+    )
+    tr.add_argument("--method", required=True, help="method name (see --task; `ssclip methods` lists them)")
+    tr.add_argument(
+        "--label-ratio",
+        type=float,
+        default=None,
+        help="share of train images that keep annotations (default: --config's, else 0.1)",
+    )
+    tr.add_argument("--seed", type=int, default=None, help="split and training seed (default: --config's, else 0)")
     tr.add_argument(
         "--regime",
         choices=["cached", "full"],
         default=None,
         help="cached: frozen lower image tower computed once (fast, CPU); full: fine-tune everything",
     )
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: --config's, else TrainConfig's 25)"
+    )
+    tr.add_argument(
+        "--lr", type=float, default=None, help="peak learning rate (default: --config's, else TrainConfig's 5e-5)"
+    )
     tr.add_argument("--config", default=None, help="YAML config file or a preset name from configs/")
     tr.add_argument(
         "--set",
@@ -149,10 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="method option, e.g. detach_plan=true (repeatable)",
+        help="method option, e.g. detach_plan=true (repeatable; `ssclip methods NAME` lists the options, "
+        "their defaults and allowed values)",
     )
-    tr.add_argument("--train-split", default="train")
-    tr.add_argument("--eval-split", default="test")
+    tr.add_argument("--train-split", default="train", help="split to train on (default: %(default)s)")
+    tr.add_argument(
+        "--eval-split", default="test", help="split evaluated during and after training (default: %(default)s)"
+    )
     tr.add_argument("--output", required=True, help="run folder: checkpoints, logs, metrics, saved model")
     tr.add_argument("--resume", default=None, help="checkpoint path, or 'latest' for OUTPUT/last.pt")
 
@@ -191,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the embedded synthetic aerial scenes as a class-folder tree, a "
         "Karpathy caption JSON and a multi-label CSV.",
     )
-    sy.add_argument("--output", required=True)
-    sy.add_argument("--n", type=int, default=1200)
-    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--output", required=True, help="folder to write (created if missing)")
+    sy.add_argument("--n", type=int, default=1200, help="number of images, all splits (default: %(default)s)")
+    sy.add_argument("--seed", type=int, default=0, help="image and split seed (default: %(default)s)")
     sy.add_argument("--grid", action="store_true", help="also draw grid.png with examples of every class")
     return parser
 
