@@ -99,6 +99,15 @@ def test_caption_json_without_map_reports_missing_images(ucm_root: Path) -> None
     assert f"images[0] '1.tif': tried {ucm_root / '1.tif'}" in message
 
 
+def test_a_folder_that_is_not_ucm_names_what_it_lacks(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_ucm(tmp_path / "absent")
+    (tmp_path / "dataset.json").write_text("{}")
+    with pytest.raises(FileNotFoundError) as info:
+        load_ucm(tmp_path)
+    assert str(info.value) == f"{tmp_path}: not a UC Merced folder, missing LandUse_Multilabeled.txt, Images/"
+
+
 def test_class_folder_reader_on_ucm(ucm_root: Path, ucm: UCMData) -> None:
     folders = read_class_folders(ucm_root / "Images")
     assert len(folders.images) == 2100 and folders.classnames == READABLE_CLASSES

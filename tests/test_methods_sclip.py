@@ -158,8 +158,11 @@ def test_registered_names_and_options() -> None:
     assert HardPL().losses == ("caption",) and SoftPL().losses == ("caption",)
     assert not SClip(losses=("caption",)).uses_keywords
     assert SClip(losses="keyword").losses == ("keyword",)
-    with pytest.raises(TypeError, match="'sclip'"):
-        create_method("sclip", not_an_option=1)
+    with pytest.raises(TypeError, match="'sclip'") as info:
+        create_method("sclip", not_an_option=1, ot_itres=5)
+    # every unknown option named, a near miss with its intended name, and where the options are listed
+    assert "'not_an_option', 'ot_itres' (did you mean 'ot_iters'?)" in str(info.value)
+    assert "`ssclip methods sclip` lists" in str(info.value)
     bad_options: list[dict[str, Any]] = [
         {"losses": ("caption", "captions")},
         {"losses": ("caption", "caption")},

@@ -360,7 +360,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:  # a misspelt method or option fails here, before any data or model is loaded
         method = create_method(args.method, **method_options)
-    except TypeError as e:  # unexpected keyword argument: the message names the method and the option
+    except TypeError as e:  # unknown option: the message names the method and the option, with a hint
         raise ValueError(str(e)) from None
     if method.task != args.task:
         raise ValueError(

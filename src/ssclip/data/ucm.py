@@ -107,6 +107,19 @@ def load_ucm(
     :func:`ucm_filename_rule`.
     """
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root}: no such folder (expected a UC Merced folder holding {caption_json}, "
+            f"{multilabel_txt} and {images_dir}/)"
+        )
+    required = {
+        caption_json: (root / caption_json).is_file(),
+        multilabel_txt: (root / multilabel_txt).is_file(),
+        f"{images_dir}/": (root / images_dir).is_dir(),
+    }
+    missing = [name for name, present in required.items() if not present]
+    if missing:
+        raise FileNotFoundError(f"{root}: not a UC Merced folder, missing {', '.join(missing)}")
     map_path = root / filename_map
     mapping = map_path if map_path.is_file() else ucm_filename_rule(root / images_dir)
     records = read_caption_json(root / caption_json, image_root=root, filename_map=mapping)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Any, ClassVar
 
 import torch
@@ -122,6 +123,16 @@ def method_choices(cls: type[Method]) -> dict[str, tuple[str, ...]]:
 def create_method(name: str, **options: Any) -> Method:
     """Instantiate a registered method; unknown options are an error naming the method and the option."""
     cls = METHODS.get(name)
+    known = method_options(cls)
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        hints = [
+            f"{key!r} (did you mean {close[0]!r}?)" if (close := get_close_matches(key, known, n=1)) else repr(key)
+            for key in unknown
+        ]
+        raise TypeError(
+            f"method {name!r}: unknown option(s) {', '.join(hints)}; `ssclip methods {name}` lists its options"
+        )
     try:
         return cls(**options)
     except TypeError as e:
