@@ -410,6 +410,20 @@ def test_csv_with_the_wrong_separator_names_the_separator(capsys, tmp_path):
     assert "looks tab-separated" in err
 
 
+def test_csv_columns_and_separator_from_the_command_line(capsys, tmp_path):
+    """open_clip's --csv-separator / --csv-img-key / --csv-caption-key read a table the defaults cannot."""
+    _png(tmp_path / "a.png", (90, 90, 90), seed=0)
+    _png(tmp_path / "b.png", (200, 40, 40), seed=1)
+    table = tmp_path / "captions.csv"
+    table.write_text("image\ttext\na.png\ta grey square\nb.png\ta red square\n")
+    flags = ["--csv-separator", "\\t", "--csv-img-key", "image", "--csv-caption-key", "text"]
+    code, out, err = _run(capsys, ["eval", "--data", table, "--format", "captions-csv", *flags, *FAST_MODEL])
+    assert code == 0, err
+    assert set(json.loads(out)["metrics"]) == {"retrieval"}
+    _, _, err = _run(capsys, ["eval", "--data", table, "--format", "captions-csv", *FAST_MODEL])
+    assert "command line: --csv-separator" in err
+
+
 def test_missing_class_folder_root_is_named(capsys, tmp_path):
     code, _, err = _run(capsys, ["eval", "--data", tmp_path / "nowhere", "--format", "class-folder", *FAST_MODEL])
     assert code == 2

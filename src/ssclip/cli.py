@@ -70,6 +70,19 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--format", required=required, choices=FORMATS.names(), help="dataset format")
     p.add_argument("--image-root", default=None, help="folder image paths are relative to (default: beside the file)")
     p.add_argument("--filename-map", default=None, help="captions-json: CSV mapping JSON filenames to images")
+    # open_clip's names for the CSV columns and separator
+    p.add_argument(
+        "--csv-separator",
+        default=None,
+        help="captions-csv, multilabel-csv: field separator (default: tab for .tsv, else comma)",
+    )
+    p.add_argument(
+        "--csv-img-key", default=None, help="captions-csv, multilabel-csv: image path column (default: filepath)"
+    )
+    p.add_argument("--csv-caption-key", default=None, help="captions-csv: caption column (default: title)")
+    p.add_argument(
+        "--csv-labels-key", default=None, help="multilabel-csv: column of ';'-joined label names (default: labels)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,7 +320,15 @@ def _bundle(args: argparse.Namespace):
 def _source(args: argparse.Namespace):
     from ssclip.data.sources import load_source
 
-    opts = {k: v for k, v in {"image_root": args.image_root, "filename_map": args.filename_map}.items() if v}
+    given = {
+        "image_root": args.image_root,
+        "filename_map": args.filename_map,
+        "sep": args.csv_separator,
+        "image_key": args.csv_img_key,
+        "caption_key": args.csv_caption_key,
+        "labels_key": args.csv_labels_key,
+    }
+    opts = {k: v for k, v in given.items() if v}
     return load_source(args.format, args.data, **opts)
 
 

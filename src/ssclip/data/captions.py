@@ -313,9 +313,15 @@ def _missing_column_message(path: Path, sep: str, absent: Sequence[str], columns
     header = sep.join(columns)
     if other in header:
         looks = _sep_name(other)
-        message += f" The header contains {other!r}: this file looks {looks}-separated, pass sep={other!r}."
+        message += (
+            f" The header contains {other!r}: this file looks {looks}-separated, pass sep={other!r}"
+            " (command line: --csv-separator)."
+        )
     else:
-        message += f" If the file is {_sep_name(other)}-separated, pass sep={other!r}; otherwise name the columns."
+        message += (
+            f" If the file is {_sep_name(other)}-separated, pass sep={other!r}; otherwise name the columns"
+            " (command line: --csv-separator, --csv-img-key ...)."
+        )
     return message
 
 

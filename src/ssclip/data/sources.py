@@ -84,6 +84,14 @@ class DataSource:
 FORMATS: Registry[Callable[..., DataSource]] = Registry("data format")
 
 
+def _csv_options(options: dict[str, object], *accepted: str) -> dict[str, object]:
+    """The reader options a CSV format takes; an escaped tab from a shell (``--csv-separator '\\t'``) is a tab."""
+    picked = {k: options[k] for k in accepted if options.get(k) is not None}
+    if picked.get("sep") == "\\t":
+        picked["sep"] = "\t"
+    return picked
+
+
 @FORMATS.register("ucm")
 def _ucm(path: str, **_: object) -> DataSource:
     from ssclip.data.ucm import load_ucm
@@ -114,8 +122,8 @@ def _captions_json(
 
 
 @FORMATS.register("captions-csv")
-def _captions_csv(path: str, image_root: str | None = None, **_: object) -> DataSource:
-    recs = read_caption_csv(path, image_root=image_root)
+def _captions_csv(path: str, image_root: str | None = None, **options: object) -> DataSource:
+    recs = read_caption_csv(path, image_root=image_root, **_csv_options(options, "sep", "image_key", "caption_key"))
     return DataSource(recs, None, None, [r.split for r in recs])
 
 
@@ -132,8 +140,8 @@ def _ml_ucm(path: str, image_root: str | None = None, **_: object) -> DataSource
 
 
 @FORMATS.register("multilabel-csv")
-def _ml_csv(path: str, image_root: str | None = None, **_: object) -> DataSource:
-    ml = read_multilabel_csv(path, image_root=image_root)
+def _ml_csv(path: str, image_root: str | None = None, **options: object) -> DataSource:
+    ml = read_multilabel_csv(path, image_root=image_root, **_csv_options(options, "sep", "image_key", "labels_key"))
     return DataSource(None, None, ml, list(ml.splits) or [None] * len(ml.images))
 
 
