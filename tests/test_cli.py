@@ -424,6 +424,17 @@ def test_csv_columns_and_separator_from_the_command_line(capsys, tmp_path):
     assert "command line: --csv-separator" in err
 
 
+def test_one_hot_multilabel_csv_from_the_command_line(capsys, tmp_path):
+    _png(tmp_path / "a.png", (90, 90, 90), seed=0)
+    _png(tmp_path / "b.png", (200, 40, 40), seed=1)
+    table = tmp_path / "tags.csv"
+    table.write_text("image,grey,red\na.png,1,0\nb.png,0,1\n")
+    flags = ["--csv-img-key", "image", "--csv-labels-key", "none", "--task", "multilabel", "--split", "all"]
+    code, out, err = _run(capsys, ["eval", "--data", table, "--format", "multilabel-csv", *flags, *FAST_MODEL])
+    assert code == 0, err
+    assert "mAP" in json.loads(out)["metrics"]["multilabel"]
+
+
 def test_missing_class_folder_root_is_named(capsys, tmp_path):
     code, _, err = _run(capsys, ["eval", "--data", tmp_path / "nowhere", "--format", "class-folder", *FAST_MODEL])
     assert code == 2

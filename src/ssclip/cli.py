@@ -81,7 +81,10 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
     p.add_argument("--csv-caption-key", default=None, help="captions-csv: caption column (default: title)")
     p.add_argument(
-        "--csv-labels-key", default=None, help="multilabel-csv: column of ';'-joined label names (default: labels)"
+        "--csv-labels-key",
+        default=None,
+        help="multilabel-csv: column of ';'-joined label names (default: labels); 'none' for one 0/1 column per "
+        "class (every column but the image and split columns)",
     )
 
 

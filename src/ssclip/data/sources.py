@@ -85,10 +85,13 @@ FORMATS: Registry[Callable[..., DataSource]] = Registry("data format")
 
 
 def _csv_options(options: dict[str, object], *accepted: str) -> dict[str, object]:
-    """The reader options a CSV format takes; an escaped tab from a shell (``--csv-separator '\\t'``) is a tab."""
+    """The reader options a CSV format takes, as the command line spells them: an escaped tab
+    (``--csv-separator '\\t'``) is a tab, ``labels_key="none"`` the one-hot layout."""
     picked = {k: options[k] for k in accepted if options.get(k) is not None}
     if picked.get("sep") == "\\t":
         picked["sep"] = "\t"
+    if str(picked.get("labels_key", "")).lower() == "none":
+        picked["labels_key"] = None
     return picked
 
 
