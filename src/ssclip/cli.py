@@ -427,6 +427,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             device=args.device,
         )
+    if summary["metrics"] is None:  # a torchrun process other than 0: process 0 reports
+        return 0
     print(
         json.dumps(
             {
@@ -485,6 +487,17 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f"ssclip {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """A torchrun job's processes leave their group together when the command ends."""
+    if "torch" in sys.modules:
+        import torch.distributed
+
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import torch
 
 from ssclip.data.split import split_labeled
 from ssclip.data.types import ImageCaptions
-from ssclip.engine.trainer import TrainConfig, Trainer, resolve_device
+from ssclip.engine.distributed import init_distributed, main_process_first
+from ssclip.engine.trainer import TrainConfig, Trainer
 from ssclip.methods import create_method
 from ssclip.methods.base import MethodContext
 from ssclip.models.factory import CLIPBundle, save_clip, seed_everything
@@ -56,7 +57,7 @@ def train_captions(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
+    env, dev = init_distributed(device)  # one process, or this one's share of a torchrun job
     seed_everything(train.seed)
     bundle.model.to(dev)
     split = resolve_image_split(bundle.model, task.regime, task.image_split)
@@ -68,8 +69,9 @@ def train_captions(
     needs_unpaired = algo.uses_unpaired and len(unlabeled) > 0
 
     # One cache of every training image serves every label ratio and seed.
-    all_store = make_store(bundle, model, train_records, task, "train", task.n_views, device=dev)
-    eval_store = make_store(bundle, model, eval_records, task, "eval", 1, device=dev)
+    with main_process_first(env):  # process 0 builds the feature caches, the others then read them
+        all_store = make_store(bundle, model, train_records, task, "train", task.n_views, device=dev)
+        eval_store = make_store(bundle, model, eval_records, task, "eval", 1, device=dev)
     keywords = choose_keywords(task.keywords, paired, classnames or []) if getattr(algo, "uses_keywords", False) else []
     algo.setup(MethodContext(tokenizer=bundle.tokenizer, keywords=keywords, extra={"n_paired": len(paired)}))
     data = CaptionTrainData(
@@ -85,7 +87,7 @@ def train_captions(
         unpaired_labels=[train_records[i].label for i in unlabeled],
     )
     evaluator = CaptionEvaluator(eval_records, eval_store, bundle.tokenizer, classnames, task.templates, dev)
-    trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
+    trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev, dist=env)
     run_config = {
         "method": method,
         "method_options": method_options or {},
@@ -125,8 +127,12 @@ def fit_and_record(
     ``started`` and the task's ``details``). Returns that summary."""
     if resume is not None:
         trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
-    (output_dir / "run_config.json").write_text(json.dumps(run_config, indent=2, default=str))
+    main = trainer.dist.is_main
+    if main:
+        (output_dir / "run_config.json").write_text(json.dumps(run_config, indent=2, default=str))
     history = trainer.fit()
+    if not main:  # process 0 evaluates and writes the run's files; the others only trained with it
+        return {"method": run_config["method"], "metrics": None, "history": [], "rank": trainer.dist.rank}
     final = history[-1] if history else final_evaluation()
     if on_fitted is not None:
         on_fitted()

@@ -13,7 +13,8 @@ import torch
 
 from ssclip.data.split import split_labeled
 from ssclip.data.types import MultiLabelSet
-from ssclip.engine.trainer import TrainConfig, Trainer, resolve_device
+from ssclip.engine.distributed import init_distributed, main_process_first
+from ssclip.engine.trainer import TrainConfig, Trainer
 from ssclip.methods import create_method
 from ssclip.methods.base import MethodContext
 from ssclip.models.factory import CLIPBundle, seed_everything
@@ -63,7 +64,7 @@ def train_multilabel(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
+    env, dev = init_distributed(device)  # one process, or this one's share of a torchrun job
     seed_everything(train.seed)
     bundle.model.to(dev)
     split = resolve_image_split(bundle.model, task.regime, task.image_split)
@@ -73,13 +74,14 @@ def train_multilabel(
     store_cfg = _as_caption_cfg(task)
     records = _records(train_set)
     # Named "train" like the caption task's cache: the same weak views of the same images are shared.
-    weak = make_store(bundle, model, records, store_cfg, "train", task.n_views, "weak", dev)
-    strong = (
-        make_store(bundle, model, records, store_cfg, "ml-strong", task.n_strong_views, "strong", dev)
-        if algo.uses_unpaired
-        else None
-    )
-    eval_store = make_store(bundle, model, _records(eval_set), store_cfg, "eval", 1, device=dev)
+    with main_process_first(env):  # process 0 builds the feature caches, the others then read them
+        weak = make_store(bundle, model, records, store_cfg, "train", task.n_views, "weak", dev)
+        strong = (
+            make_store(bundle, model, records, store_cfg, "ml-strong", task.n_strong_views, "strong", dev)
+            if algo.uses_unpaired
+            else None
+        )
+        eval_store = make_store(bundle, model, _records(eval_set), store_cfg, "eval", 1, device=dev)
     data = MultiLabelTrainData(
         train_set.labels,
         labeled,
@@ -105,7 +107,7 @@ def train_multilabel(
                 "templates": list(task.templates),
                 "labeled_labels": train_set.labels[labeled],
                 "unlabeled_weak_batches": data.unlabeled_weak_batches(),
-                "output_dir": output_dir,
+                "output_dir": output_dir if env.is_main else None,  # the context files: process 0 writes them
                 "device": dev,
                 "model": model,
                 "epochs": train.epochs,
@@ -113,7 +115,7 @@ def train_multilabel(
         )
     )
     evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule, algo.predict_proba, dev)
-    trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev)
+    trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev, dist=env)
     run_config = {
         "method": method,
         "method_options": method_options or {},

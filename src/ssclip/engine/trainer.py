@@ -5,12 +5,14 @@ when the method asks for it, an endless secondary stream (unpaired / unlabeled i
 indices into a batch dict; the method turns the batch into named losses; the loop does the rest:
 AdamW + cosine warm-up, mixed precision where the device supports it, gradient accumulation (each
 micro-batch keeps its own unpaired images), CLIP's logit-scale clamp, atomic checkpoints (last and best)
-and exact resume, a progress bar, JSONL and TensorBoard logs.
+and exact resume, a progress bar, JSONL and TensorBoard logs. Under ``torchrun`` it trains data-parallel
+(see :mod:`ssclip.engine.distributed`): the same global batches, each process its share.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import time
@@ -20,14 +22,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+import torch.distributed
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ssclip.engine.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from ssclip.engine.distributed import SINGLE, DistEnv, broadcast_state, gather_with_grad, shard
 from ssclip.engine.logger import RunLogger
 from ssclip.engine.optim import cosine_with_warmup, parameter_groups
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
-from ssclip.methods.base import Method, no_gather
+from ssclip.methods.base import Gather, Method, StepOutput, no_gather
 
 
 @dataclass
@@ -94,6 +99,42 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return out
 
 
+class _Step(nn.Module):
+    """Model and method as one module, so that DistributedDataParallel sees (and averages the gradients of)
+    every trainable parameter a method's step uses, the method's own heads included."""
+
+    def __init__(self, model: nn.Module, method: Method) -> None:
+        super().__init__()
+        self.model, self.method = model, method
+
+    def forward(self, batch: dict[str, Any], gather: Gather) -> StepOutput:
+        return self.method(self.model, batch, gather)
+
+
+class _SilentLogger:
+    """What processes other than 0 log: nothing."""
+
+    def log(self, *_: Any, **__: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _check_shareable(data: TrainData, world_size: int) -> None:
+    """Fail before training, not at an epoch's last batch, when a batch has fewer items than processes."""
+    smallest = min(len(batch) for batch in data.primary.batches(0))
+    if smallest < world_size:
+        raise ValueError(
+            f"the paired/labeled stream has a batch of {smallest} item(s) ({data.primary.n} items in batches of "
+            f"{data.primary.batch_size}), too few for {world_size} processes: change the batch size so that "
+            f"every batch, the last included, holds at least {world_size}"
+        )
+    if data.secondary is not None and data.secondary.batch_size < world_size:
+        raise ValueError(
+            f"the unpaired/unlabeled batch size {data.secondary.batch_size} is smaller than the {world_size} "
+            "processes that share each batch"
+        )
+
+
 class Trainer:
     def __init__(
         self,
@@ -104,7 +145,10 @@ class Trainer:
         output_dir: str | Path,
         evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None,
         device: str | torch.device | None = "auto",
+        dist: DistEnv = SINGLE,
     ) -> None:
+        """``dist``: this process's place in a torchrun job (:func:`ssclip.engine.distributed.init_distributed`,
+        which also gives the device); the data's batch sizes are then global."""
         if config.checkpoint_epochs < 1:
             raise ValueError(f"checkpoint_epochs must be >= 1 epoch, got {config.checkpoint_epochs}")
         if config.eval_every < 0:
@@ -115,6 +159,7 @@ class Trainer:
         self.device = resolve_device(device)
         self.model.to(self.device)
         self.method.to(self.device)
+        self.dist = dist
         groups = parameter_groups([("model", model), ("method", method)], config.weight_decay)
         if not any(g["params"] for g in groups):
             self.optimizer = None  # e.g. zero-shot: nothing to train
@@ -127,6 +172,21 @@ class Trainer:
         self.scheduler = (
             cosine_with_warmup(self.optimizer, config.warmup_steps, self.total_steps) if self.optimizer else None
         )
+        if dist.enabled:
+            _check_shareable(data, dist.world_size)
+        self._ddp: DistributedDataParallel | None = None
+        self._gather: Gather = no_gather
+        if dist.enabled and self.optimizer is not None:
+            # A method may leave parameters unused in a step (the text tower of a multi-label method, a head
+            # during warm-up): find_unused_parameters keeps DDP from waiting for their gradients.
+            self._ddp = DistributedDataParallel(
+                _Step(model, method),
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+            # The feature gathers get their own process group, so that their collectives never interleave
+            # with DDP's gradient all-reduces.
+            self._gather = functools.partial(gather_with_grad, group=torch.distributed.new_group())
         self.autocast, use_scaler = _autocast(self.device, config.precision)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.epoch = 0
@@ -154,7 +214,9 @@ class Trainer:
         }
 
     def save(self, name: str) -> Path:
-        return save_atomic(self.state_dict(), self.output_dir / name)
+        """Write a checkpoint (process 0 only: every process holds the same state)."""
+        path = self.output_dir / name
+        return save_atomic(self.state_dict(), path) if self.dist.is_main else path
 
     def resume(self, path: str | Path) -> None:
         ckpt = load_checkpoint(path)
@@ -199,32 +261,40 @@ class Trainer:
         """Train to the end (or to ``max_steps``); returns the per-epoch evaluation history."""
         cfg = self.cfg
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str))
-        logger = RunLogger(self.output_dir, tensorboard=cfg.tensorboard)
-        bar = tqdm(total=self.total_steps, initial=self.global_step, disable=not cfg.progress, desc="train")
+        main = self.dist.is_main
+        if main:
+            (self.output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str))
+        logger = RunLogger(self.output_dir, tensorboard=cfg.tensorboard) if main else _SilentLogger()
+        bar = tqdm(total=self.total_steps, initial=self.global_step, disable=not (cfg.progress and main), desc="train")
         try:
             if self.optimizer is None:
                 self._evaluate(logger)
-                return self.history
-            self.optimizer.zero_grad(set_to_none=True)
-            if cfg.eval_at_start and self.global_step == 0 and self.epoch == 0 and self.micro_in_epoch == 0:
-                self._evaluate(logger)
-            while self.epoch < cfg.epochs and not self._done():
-                self._run_epoch(logger, bar)
-            finished = self.global_step >= self.total_steps or self.epoch >= cfg.epochs
-            if finished and self._evaluated_step != self.global_step:
-                # max_steps can end training mid-epoch (or at an epoch eval_every skips): the history must
-                # still end with the final model, not an earlier epoch's.
-                self._evaluate(logger)
+            else:
+                self._train(logger, bar)
         finally:
             bar.close()
             logger.close()
+        self.dist.barrier()  # the others wait for process 0's last evaluation and checkpoint
         return self.history
 
-    def _run_epoch(self, logger: RunLogger, bar: tqdm) -> None:
+    def _train(self, logger: RunLogger | _SilentLogger, bar: tqdm) -> None:
+        cfg = self.cfg
+        self.optimizer.zero_grad(set_to_none=True)
+        if cfg.eval_at_start and self.global_step == 0 and self.epoch == 0 and self.micro_in_epoch == 0:
+            self._evaluate(logger)
+        while self.epoch < cfg.epochs and not self._done():
+            self._run_epoch(logger, bar)
+        finished = self.global_step >= self.total_steps or self.epoch >= cfg.epochs
+        if finished and self._evaluated_step != self.global_step:
+            # max_steps can end training mid-epoch (or at an epoch eval_every skips): the history must
+            # still end with the final model, not an earlier epoch's.
+            self._evaluate(logger)
+
+    def _run_epoch(self, logger: RunLogger | _SilentLogger, bar: tqdm) -> None:
         cfg = self.cfg
         if self.micro_in_epoch == 0:
             diagnostics = self.method.on_epoch_start(self.model, self.epoch)
+            broadcast_state(self.method, self.dist)  # e.g. pseudo-labels: process 0's are the run's
             if diagnostics:
                 logger.log({"epoch": self.epoch, **diagnostics}, self.global_step, prefix="epoch")
         batches = self.data.primary.batches(self.epoch)
@@ -232,26 +302,22 @@ class Trainer:
         t0, seen = time.perf_counter(), 0
         self.model.train()
         while self.micro_in_epoch < usable and not self._done():
-            idx = batches[self.micro_in_epoch]
+            idx = shard(batches[self.micro_in_epoch], self.dist)
             secondary = self.data.secondary.next() if (self.data.secondary and self.method.uses_unpaired) else None
+            secondary = shard(secondary, self.dist) if secondary is not None else None
             batch = _to_device(self.data.make_batch(idx, secondary, self.epoch), self.device)
-            with self.autocast:
-                out = self.method(self.model, batch, no_gather)
-                loss = out.total()
-            self.scaler.scale(loss / cfg.accum_steps).backward()
+            stepping = (self.micro_in_epoch + 1) % cfg.accum_steps == 0
+            with self._sync_gradients(stepping):
+                with self.autocast:
+                    out = self._ddp(batch, self._gather) if self._ddp else self.method(self.model, batch, no_gather)
+                    loss = out.total()
+                self.scaler.scale(loss / cfg.accum_steps).backward()
             self.micro_in_epoch += 1
-            seen += len(idx) + (len(secondary) if secondary is not None else 0)
-            if self.micro_in_epoch % cfg.accum_steps == 0:
+            seen += (len(idx) + (len(secondary) if secondary is not None else 0)) * self.dist.world_size
+            if stepping:
                 self._optimizer_step()
-                record = {
-                    "epoch": self.epoch,
-                    "lr": self.scheduler.get_last_lr()[0],
-                    "loss": float(loss.detach()),
-                }
-                record.update({k: float(v.detach()) for k, v in out.losses.items()})
-                record.update(
-                    {k: float(v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.metrics.items()}
-                )
+                record = {"epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0]}
+                record.update(self._step_values(loss, out))
                 record["logit_scale"] = (
                     float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 0
                 )
@@ -271,8 +337,25 @@ class Trainer:
         if self.epoch % cfg.checkpoint_epochs == 0 or self._done() or self.epoch >= cfg.epochs:
             self.save("last.pt")
 
-    def _evaluate(self, logger: RunLogger) -> None:
-        if self.evaluate is None:
+    def _step_values(self, loss: torch.Tensor, out: StepOutput) -> dict[str, float]:
+        """The step's loss, named losses and diagnostics; averaged over the processes, so that a loss over
+        each process's share (a per-image mean) is logged as the global batch's."""
+        values = {"loss": loss.detach(), **{k: v.detach() for k, v in out.losses.items()}}
+        values.update({k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in out.metrics.items()})
+        names = list(values)
+        flat = torch.tensor([float(values[k]) for k in names], dtype=torch.float64, device=self.device)
+        if self.dist.enabled:
+            torch.distributed.all_reduce(flat)
+            flat /= self.dist.world_size
+        return dict(zip(names, flat.tolist(), strict=True))
+
+    def _sync_gradients(self, stepping: bool) -> contextlib.AbstractContextManager:
+        """DDP averages gradients only on the micro-batch before an optimizer step (accumulation)."""
+        return self._ddp.no_sync() if (self._ddp is not None and not stepping) else contextlib.nullcontext()
+
+    def _evaluate(self, logger: RunLogger | _SilentLogger) -> None:
+        if self.evaluate is None or not self.dist.is_main:
+            self._evaluated_step = self.global_step
             return
         metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
         self._evaluated_step = self.global_step

@@ -80,8 +80,9 @@ def make_store(
     """Inputs for ``records`` in the configured regime (cached views are computed once and reused)."""
     train_tf = transforms_for(bundle.preprocess_cfg, strength=strength, aerial=cfg.aerial_augmentation)
     images = [r.image for r in records]
+    stream = zlib.crc32(name.encode())  # the weak and strong stores of the same images draw differently
     if model.image_split == 0:
-        return PixelStore(images, train_tf, bundle.eval_transform)
+        return PixelStore(images, train_tf, bundle.eval_transform, cfg.seed, stream)
     spec = ViewSpec(train_tf if n_views > 1 else None, bundle.eval_transform, n_views, cfg.view_seed, name)
     model_id = f"{bundle.name}|split={model.image_split}"
     keys = [r.key or str(i) for i, r in enumerate(records)]
@@ -98,7 +99,7 @@ def make_store(
         resolve_device(device),
     )
     model.train(was_training)
-    return CachedViewStore(views, cfg.seed, stream=zlib.crc32(name.encode()))
+    return CachedViewStore(views, cfg.seed, stream=stream)
 
 
 def choose_keywords(source: str, paired: Sequence[ImageCaptions], classnames: Sequence[str]) -> list[str]:

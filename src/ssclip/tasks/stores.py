@@ -45,17 +45,33 @@ class CachedViewStore:
 
 
 class PixelStore:
-    """Images decoded and transformed on the fly (full fine-tuning); augmentation draws from torch's RNG,
-    which the checkpoint saves, so resume stays exact."""
+    """Images decoded and transformed on the fly (full fine-tuning). Each item's augmentation is drawn from
+    its own generator state, seeded by (seed, stream, epoch, item): a batch does not depend on which other
+    items share it, so resumed runs and every process of a distributed run see the inputs of a single run."""
 
-    def __init__(self, images: Sequence[ImageRef], train_transform: Callable, eval_transform: Callable) -> None:
+    def __init__(
+        self,
+        images: Sequence[ImageRef],
+        train_transform: Callable,
+        eval_transform: Callable,
+        seed: int = 0,
+        stream: int = 0,
+    ) -> None:
         self.images, self.train_transform, self.eval_transform = list(images), train_transform, eval_transform
+        self.seed, self.stream = seed, stream
 
     def __len__(self) -> int:
         return len(self.images)
 
+    def _augmented(self, i: int, epoch: int) -> Tensor:
+        picture = load_image(self.images[i])
+        seed = int(np.random.SeedSequence([self.seed, self.stream, epoch, int(i)]).generate_state(1)[0])
+        with torch.random.fork_rng(devices=[]):  # torchvision's random transforms draw from torch's CPU RNG
+            torch.manual_seed(seed)
+            return self.train_transform(picture)
+
     def train(self, idx: np.ndarray, epoch: int) -> Tensor:
-        return torch.stack([self.train_transform(load_image(self.images[i])) for i in idx])
+        return torch.stack([self._augmented(i, epoch) for i in idx])
 
     def eval(self, idx: np.ndarray) -> Tensor:
         return torch.stack([self.eval_transform(load_image(self.images[i])) for i in idx])
