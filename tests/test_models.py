@@ -12,33 +12,11 @@ from PIL import Image
 from ssclip.models import create_clip, dense_features, imagenet_efficientnet_lite0, load_clip, save_clip
 from ssclip.models.trainable import TrainableCLIP
 
-TINY = {
-    "tiny-vit-test": {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    },
-    "tiny-rn-test": {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    },
-}
-
 
 @pytest.fixture(scope="module")
 def default_bundle():
     torch.manual_seed(0)
     return create_clip()
-
-
-@pytest.fixture(scope="module")
-def tiny_configs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("configs")
-    for name, cfg in TINY.items():
-        (folder / f"{name}.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(folder)
-    return list(TINY)
 
 
 def test_imagenet_head_predicts_chelsea_as_egyptian_cat(default_bundle):
