@@ -68,6 +68,17 @@ def test_batches_too_small_to_share_fail_before_training():
         _check_shareable(Data(), 3)
 
 
+def test_synchronised_batchnorm_off_cuda_is_a_clear_error(tmp_path, monkeypatch):
+    """Checked in a one-process group: SyncBatchNorm exists for CUDA only, and saying so beats DDP's error."""
+    from distributed_workers import NoDropoutCLIP, PairsOnly
+    from ssclip.engine.trainer import TrainConfig, Trainer
+    from ssclip.methods.supervised import Supervised
+
+    config = TrainConfig(epochs=1, progress=False, tensorboard=False, sync_batchnorm=True)
+    with pytest.raises(ValueError, match="SyncBatchNorm runs on CUDA devices only"):
+        Trainer(NoDropoutCLIP(), Supervised(), PairsOnly(), config, tmp_path, device="cpu", dist=DistEnv(0, 2, 0))
+
+
 # -- two processes ----------------------------------------------------------------------------------------
 def test_gather_and_data_parallel_gradients_equal_one_process(tmp_path):
     from distributed_workers import gather_and_gradients

@@ -53,3 +53,24 @@ def test_short_caption_training_on_cuda(tmp_path):
     assert math.isfinite(summary["metrics"]["mean_recall"])
     devices = {p.device.type for p in bundle.model.parameters()}
     assert devices == {"cuda"}
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_torchrun_on_two_gpus_with_synchronised_batchnorm(tmp_path):
+    """The offline default (BatchNorm in its last image stage) on two GPUs, nccl, SyncBatchNorm."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "ssclip"]
+    command += ["train", "--method", "sclip", "--format", "synthetic", "--data", f"n={N_IMAGES}", "--device", "cuda"]
+    command += ["--label-ratio", "0.5", "--output", str(tmp_path / "run")]
+    for setting in ["max_steps=3", "paired_batch_size=8", "unpaired_batch_size=8", "sync_batchnorm=true"]:
+        command += ["--set", setting]
+    command += ["--set", f"cache_dir={tmp_path / 'cache'}", "--set", "tensorboard=false"]
+    done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"]
+    assert len(steps) == 3 and all(math.isfinite(r["loss"]) for r in steps)
+    assert math.isfinite(json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]["mean_recall"])

@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Train one method. --task captions: supervised, hard-pl, soft-pl, sclip (paired + unpaired images). "
             "--task multilabel: zero-shot, labeled-only, cap, csa, csa-no-context. Settings come from --config "
             "(YAML; keys are the fields of TrainConfig and of the task config, plus 'method_options') and are "
-            "overridden by flags."
+            "overridden by flags. Data-parallel on several GPUs or CPU processes: "
+            "torchrun --standalone --nproc-per-node N -m ssclip train ... (batch sizes stay global)."
         ),
     )
     _add_model_args(tr)

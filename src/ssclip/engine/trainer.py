@@ -53,6 +53,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
     checkpoint_epochs: int = 1  # epochs between end-of-epoch last.pt writes; the end of training always writes
     eval_every: int = 1  # epochs between evaluations; 0: only the final model is evaluated
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     eval_at_start: bool = True  # evaluate the initial model (epoch 0) on a fresh run
     best_metric: str | None = None  # higher is better
     tensorboard: bool = True
@@ -177,10 +178,18 @@ class Trainer:
         self._ddp: DistributedDataParallel | None = None
         self._gather: Gather = no_gather
         if dist.enabled and self.optimizer is not None:
+            step = _Step(model, method)
+            if config.sync_batchnorm:
+                if self.device.type != "cuda":
+                    raise ValueError(
+                        "sync_batchnorm: PyTorch's SyncBatchNorm runs on CUDA devices only; on the CPU each "
+                        "process normalises with its own share's statistics (set sync_batchnorm false)"
+                    )
+                step = nn.SyncBatchNorm.convert_sync_batchnorm(step)  # same parameters: the optimizer keeps them
             # A method may leave parameters unused in a step (the text tower of a multi-label method, a head
             # during warm-up): find_unused_parameters keeps DDP from waiting for their gradients.
             self._ddp = DistributedDataParallel(
-                _Step(model, method),
+                step,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
@@ -300,6 +309,7 @@ class Trainer:
         batches = self.data.primary.batches(self.epoch)
         usable = self.steps_per_epoch * cfg.accum_steps
         t0, seen = time.perf_counter(), 0
+        last_step = t0
         self.model.train()
         while self.micro_in_epoch < usable and not self._done():
             idx = shard(batches[self.micro_in_epoch], self.dist)
@@ -321,7 +331,10 @@ class Trainer:
                 record["logit_scale"] = (
                     float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 0
                 )
-                record["samples_per_s"] = seen / max(1e-9, time.perf_counter() - t0)
+                now = time.perf_counter()
+                record["samples_per_s"] = seen / max(1e-9, now - t0)
+                record["step_s"] = now - last_step  # wall time of this optimizer step, its batches included
+                last_step = now
                 logger.log(record, self.global_step)
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=self.epoch)
