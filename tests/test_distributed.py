@@ -112,12 +112,13 @@ def _train_losses(run: Path) -> list[float]:
     "task, method, sizes",
     [
         ("captions", "sclip", ["paired_batch_size=8", "unpaired_batch_size=8"]),
-        ("multilabel", "csa", ["labeled_batch_size=8", "unlabeled_batch_size=8"]),
+        # with gradient accumulation: DDP must not average the first micro-batch's gradients alone
+        ("multilabel", "csa", ["labeled_batch_size=8", "unlabeled_batch_size=8", "accum_steps=2"]),
     ],
 )
 def test_torchrun_two_processes_train_what_one_process_trains(tmp_path, tiny_model, task, method, sizes):
     common = ["train", "--task", task, "--method", method, "--model", str(tiny_model), "--device", "cpu"]
-    common += ["--format", "synthetic", "--data", "n=80,seed=0", "--label-ratio", "0.25", "--epochs", "4"]
+    common += ["--format", "synthetic", "--data", "n=80,seed=0", "--label-ratio", "0.25", "--epochs", "8"]
     for setting in [*sizes, "max_steps=8", "eval_every=0", "eval_at_start=false", "tensorboard=false"]:
         common += ["--set", setting]
     if method == "csa":  # pseudo-labels from the second epoch, refreshed every 2 steps: the teacher works
