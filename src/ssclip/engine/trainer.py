@@ -190,7 +190,7 @@ class Trainer:
             # during warm-up): find_unused_parameters keeps DDP from waiting for their gradients.
             self._ddp = DistributedDataParallel(
                 step,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                device_ids=[self.device.index or torch.cuda.current_device()] if self.device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
             # The feature gathers get their own process group, so that their collectives never interleave

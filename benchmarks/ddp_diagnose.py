@@ -1,0 +1,206 @@
+"""Why two torchrun processes on two CPU cores gain less than two threads (benchmarks/ddp_cpu.py), and why
+their losses are close to one process's but not equal.
+
+Speed: each process of a 2-process run computes half the global batch, but pays in full what does not
+shrink with the batch (the optimizer step over every trainable parameter, S-CLIP's keyword embeddings and
+transport plan, ...) and the gloo all-reduce of the gradients. Measured here: one process with one thread at
+half the preset's batch (what each process computes), the AdamW step and the all-reduce of as many float32
+values as the run has trainable parameters (S-CLIP: the whole text tower trains; CSA: it does not run).
+
+Losses: 1 process against 2, a few steps, as the model is and with BatchNorm on its running statistics and
+dropout off (benchmarks/frozen_randomness.py): if the two then agree to float precision, those two are all
+that differs.
+
+    python benchmarks/ddp_diagnose.py        # ~8 min with the feature caches on disk
+
+Writes benchmarks/results/ddp_diagnose.json and the section `ddp-diagnosis` of docs/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DEFAULT_UCM, REPO, machine, shown_path, today, write_results, write_section  # noqa: E402
+from ddp_cpu import GLOBAL_BATCH, SKIP, TASKS  # noqa: E402
+from ssclip.engine.logger import read_log  # noqa: E402
+
+HALF = {
+    "sclip": ["paired_batch_size=16", "unpaired_batch_size=16"],
+    "csa": ["labeled_batch_size=8", "unlabeled_batch_size=16"],
+}
+TEXT_TRAINABLE = {"sclip": "all", "csa": "none"}  # the presets' (the multi-label task never trains text)
+
+
+def _train(task: str, processes: int, output: Path, data: Path, steps: int, settings=(), frozen=False) -> list[dict]:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    program = [str(REPO / "benchmarks" / "frozen_randomness.py")] if frozen else ["-m", "ssclip"]
+    head = launcher if processes > 1 else [sys.executable]
+    argv = ["train", *TASKS[task], "--data", str(data), "--format", "ucm", "--label-ratio", "0.1", "--seed", "0"]
+    base = [f"max_steps={steps}", "eval_every=0", "eval_at_start=false", "tensorboard=false", "progress=false"]
+    for setting in [*base, "checkpoint_epochs=1000", *settings]:
+        argv += ["--set", setting]
+    if output.exists():
+        for stale in output.glob("*"):
+            if stale.is_file():
+                stale.unlink()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [*head, *program, *argv, "--output", str(output), "--device", "cpu"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return [r for r in read_log(output / "log.jsonl") if r.get("kind") == "train"]
+
+
+def trainable_parameters(task: str) -> int:
+    from ssclip.models.factory import create_clip
+    from ssclip.models.trainable import TrainableCLIP
+    from ssclip.tasks.captions import resolve_image_split
+
+    bundle = create_clip()
+    split = resolve_image_split(bundle.model, "cached", None)
+    model = TrainableCLIP(bundle.model, image_split=split, text_trainable=TEXT_TRAINABLE[task])
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _all_reduce_worker(rank: int, numel: int, port: int, queue) -> None:
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank), "WORLD_SIZE": "2"})
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    x = torch.randn(numel)
+    times = []
+    for _ in range(12):
+        dist.barrier()
+        started = time.perf_counter()
+        dist.all_reduce(x)
+        times.append(time.perf_counter() - started)
+    if rank == 0:
+        queue.put(statistics.median(times[2:]))
+    dist.destroy_process_group()
+
+
+def all_reduce_seconds(numel: int) -> float:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(_all_reduce_worker, args=(numel, port, queue), nprocs=2, join=True)
+    return queue.get()
+
+
+def adamw_step_seconds(numel: int) -> float:
+    torch.set_num_threads(1)
+    chunks = [numel // 50] * 49 + [numel - 49 * (numel // 50)]
+    params = [torch.nn.Parameter(torch.randn(n)) for n in chunks]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    times = []
+    for _ in range(8):
+        started = time.perf_counter()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[2:])
+
+
+def largest_relative_difference(a: list[dict], b: list[dict]) -> float:
+    return max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(a, b, strict=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_UCM, help="UC Merced folder (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=30, help="steps of the half-batch timing (default: %(default)s)")
+    parser.add_argument("--loss-steps", type=int, default=6, help="steps of the loss comparison (default: %(default)s)")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "ddp_diagnose", help="run folders")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ddp_diagnose.json")
+    parser.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
+    parser.add_argument("--ddp-results", type=Path, default=REPO / "benchmarks" / "results" / "ddp_cpu.json")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    import json
+
+    measured = json.loads(args.ddp_results.read_text())
+    rows = {}
+    for task in args.tasks:
+        half = _train(task, 1, args.runs / f"{task}-half", args.data, args.steps, HALF[task])
+        numel = trainable_parameters(task)
+
+        def median_step(processes: int, threads: int, task: str = task) -> float:
+            runs = [
+                r for r in measured["runs"] if (r["task"], r["processes"], r["threads"]) == (task, processes, threads)
+            ]
+            return statistics.median(statistics.median(r["step_s"][SKIP:]) for r in runs)
+
+        as_is = [_train(task, p, args.runs / f"{task}-loss-{p}", args.data, args.loss_steps) for p in (1, 2)]
+        frozen = [
+            _train(task, p, args.runs / f"{task}-frozen-{p}", args.data, args.loss_steps, frozen=True) for p in (1, 2)
+        ]
+        rows[task] = {
+            "full_batch_1x1_s": median_step(1, 1),
+            "half_batch_1x1_s": statistics.median(r["step_s"] for r in half[SKIP:]),
+            "two_processes_s": median_step(2, 1),
+            "trainable_parameters": numel,
+            "all_reduce_s": all_reduce_seconds(numel),
+            "adamw_step_s": adamw_step_seconds(numel),
+            "loss_difference_as_is": largest_relative_difference(*as_is),
+            "loss_difference_frozen": largest_relative_difference(*frozen),
+        }
+        print(task, {k: round(v, 4) if isinstance(v, float) else v for k, v in rows[task].items()}, flush=True)
+    total = (time.perf_counter() - started) / 60
+
+    lines = [
+        "## Data-parallel on the CPU: where the time goes, and what makes the losses differ",
+        "",
+        f"Command: `python benchmarks/ddp_diagnose.py`, {today()}, {machine()}; step times of the full batch from"
+        f" `{shown_path(args.ddp_results)}` (benchmarks/ddp_cpu.py, median over its rounds); the half-batch run is"
+        f" the same `ssclip train` with half the preset's batch sizes, 1 process x 1 thread, {args.steps} steps"
+        f" (median over steps {SKIP + 1}-{args.steps}). Total {total:.1f} min.",
+        "",
+        "| task (global batch) | 1 process, full batch (s) | 1 process, half batch (s) | per-step cost that does not"
+        " shrink with the batch (s) | 2 processes (s) | trainable parameters | gloo all-reduce of their gradients"
+        " (s) | AdamW step, 1 thread (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for task, row in rows.items():
+        fixed = 2 * row["half_batch_1x1_s"] - row["full_batch_1x1_s"]
+        lines.append(
+            f"| {task} ({GLOBAL_BATCH[task]}) | {row['full_batch_1x1_s']:.3f} | {row['half_batch_1x1_s']:.3f} | "
+            f"{fixed:.3f} | {row['two_processes_s']:.3f} | {row['trainable_parameters'] / 1e6:.1f} M | "
+            f"{row['all_reduce_s']:.3f} | {row['adamw_step_s']:.3f} |"
+        )
+    lines += [
+        "",
+        "Each of two processes computes half the batch: it cannot step faster than one process at half the batch,"
+        " plus the all-reduce. What does not shrink with the batch (twice the half-batch step minus the full-batch"
+        " step) is paid by every process.",
+        "",
+        f"Largest relative difference between the 1-process and 2-process losses over {args.loss_steps} steps:",
+        "",
+        "| task | as the model is | BatchNorm on running statistics, dropout off |",
+        "| --- | --- | --- |",
+    ]
+    for task, row in rows.items():
+        lines.append(f"| {task} | {row['loss_difference_as_is']:.1e} | {row['loss_difference_frozen']:.1e} |")
+    write_section(args.results_md, "ddp-diagnosis", "\n".join(lines))
+    write_results(
+        args.results, "ddp_diagnose", {"half": HALF, "loss_steps": args.loss_steps}, [], tasks=rows, total_min=total
+    )
+    print(f"wrote {shown_path(args.results)} and {shown_path(args.results_md)}")
+
+
+if __name__ == "__main__":
+    main()
