@@ -3,15 +3,16 @@ their losses are close to one process's but not equal.
 
 Speed: each process of a 2-process run computes half the global batch, but pays in full what does not
 shrink with the batch (the optimizer step over every trainable parameter, S-CLIP's keyword embeddings and
-transport plan, ...) and the gloo all-reduce of the gradients. Measured here: one process with one thread at
-half the preset's batch (what each process computes), the AdamW step and the all-reduce of as many float32
-values as the run has trainable parameters (S-CLIP: the whole text tower trains; CSA: it does not run).
+transport plan, ...) and the gloo all-reduce of the gradients. Measured here, side by side: one process with
+one thread at the preset's batch and at half of it (what each process computes), and two processes; then
+the AdamW step and the all-reduce of as many float32 values as the run has trainable parameters (S-CLIP:
+the whole text tower trains; CSA: it does not run).
 
 Losses: 1 process against 2, a few steps, as the model is and with BatchNorm on its running statistics and
 dropout off (benchmarks/frozen_randomness.py): if the two then agree to float precision, those two are all
 that differs.
 
-    python benchmarks/ddp_diagnose.py        # ~8 min with the feature caches on disk
+    python benchmarks/ddp_diagnose.py        # ~20 min with the feature caches on disk
 
 Writes benchmarks/results/ddp_diagnose.json and the section `ddp-diagnosis` of docs/RESULTS.md.
 """
@@ -128,31 +129,29 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "ddp_diagnose", help="run folders")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ddp_diagnose.json")
     parser.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
-    parser.add_argument("--ddp-results", type=Path, default=REPO / "benchmarks" / "results" / "ddp_cpu.json")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the three timed layouts (default: %(default)s)")
     args = parser.parse_args()
     started = time.perf_counter()
-    import json
-
-    measured = json.loads(args.ddp_results.read_text())
     rows = {}
     for task in args.tasks:
-        half = _train(task, 1, args.runs / f"{task}-half", args.data, args.steps, HALF[task])
+        # The three layouts in turns, round after round, so that they share the machine's noise.
+        steps: dict[str, list[float]] = {"full": [], "half": [], "two": []}
+        for _ in range(args.rounds):
+            for key, processes, settings in (("full", 1, ()), ("half", 1, HALF[task]), ("two", 2, ())):
+                logged = _train(task, processes, args.runs / f"{task}-{key}", args.data, args.steps, settings)
+                steps[key].append(statistics.median(r["step_s"] for r in logged[SKIP:]))
         numel = trainable_parameters(task)
-
-        def median_step(processes: int, threads: int, task: str = task) -> float:
-            runs = [
-                r for r in measured["runs"] if (r["task"], r["processes"], r["threads"]) == (task, processes, threads)
-            ]
-            return statistics.median(statistics.median(r["step_s"][SKIP:]) for r in runs)
-
         as_is = [_train(task, p, args.runs / f"{task}-loss-{p}", args.data, args.loss_steps) for p in (1, 2)]
         frozen = [
             _train(task, p, args.runs / f"{task}-frozen-{p}", args.data, args.loss_steps, frozen=True) for p in (1, 2)
         ]
         rows[task] = {
-            "full_batch_1x1_s": median_step(1, 1),
-            "half_batch_1x1_s": statistics.median(r["step_s"] for r in half[SKIP:]),
-            "two_processes_s": median_step(2, 1),
+            "full_batch_1x1_s": statistics.median(steps["full"]),
+            "half_batch_1x1_s": statistics.median(steps["half"]),
+            "two_processes_s": statistics.median(steps["two"]),
+            # per round: what every process pays whatever its share (2 x half - full)
+            "fixed_s": statistics.median(2 * h - f for h, f in zip(steps["half"], steps["full"], strict=True)),
+            "per_round": steps,
             "trainable_parameters": numel,
             "all_reduce_s": all_reduce_seconds(numel),
             "adamw_step_s": adamw_step_seconds(numel),
@@ -165,10 +164,11 @@ def main() -> None:
     lines = [
         "## Data-parallel on the CPU: where the time goes, and what makes the losses differ",
         "",
-        f"Command: `python benchmarks/ddp_diagnose.py`, {today()}, {machine()}; step times of the full batch from"
-        f" `{shown_path(args.ddp_results)}` (benchmarks/ddp_cpu.py, median over its rounds); the half-batch run is"
-        f" the same `ssclip train` with half the preset's batch sizes, 1 process x 1 thread, {args.steps} steps"
-        f" (median over steps {SKIP + 1}-{args.steps}). Total {total:.1f} min.",
+        f"Command: `python benchmarks/ddp_diagnose.py`, {today()}, {machine()}. The runs of benchmarks/ddp_cpu.py"
+        " (UCM, label ratio 0.1, seed 0, the preset, 1 torch thread per process): 1 process with the preset's"
+        f" batch, 1 process with half of it, 2 torchrun processes; {args.rounds} rounds of the three in turns,"
+        f" {args.steps} steps each; medians over steps {SKIP + 1}-{args.steps}, then over rounds. Total"
+        f" {total:.1f} min.",
         "",
         "| task (global batch) | 1 process, full batch (s) | 1 process, half batch (s) | per-step cost that does not"
         " shrink with the batch (s) | 2 processes (s) | trainable parameters | gloo all-reduce of their gradients"
@@ -176,7 +176,7 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for task, row in rows.items():
-        fixed = 2 * row["half_batch_1x1_s"] - row["full_batch_1x1_s"]
+        fixed = row["fixed_s"]
         lines.append(
             f"| {task} ({GLOBAL_BATCH[task]}) | {row['full_batch_1x1_s']:.3f} | {row['half_batch_1x1_s']:.3f} | "
             f"{fixed:.3f} | {row['two_processes_s']:.3f} | {row['trainable_parameters'] / 1e6:.1f} M | "
@@ -186,7 +186,7 @@ def main() -> None:
         "",
         "Each of two processes computes half the batch: it cannot step faster than one process at half the batch,"
         " plus the all-reduce. What does not shrink with the batch (twice the half-batch step minus the full-batch"
-        " step) is paid by every process.",
+        " step, per round) is paid by every process.",
         "",
         f"Largest relative difference between the 1-process and 2-process losses over {args.loss_steps} steps:",
         "",
