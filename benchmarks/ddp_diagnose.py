@@ -41,26 +41,44 @@ HALF = {
     "csa": ["labeled_batch_size=8", "unlabeled_batch_size=16"],
 }
 TEXT_TRAINABLE = {"sclip": "all", "csa": "none"}  # the presets' (the multi-label task never trains text)
+# Pseudo-labels from the first step: otherwise the warm-up (a third of the epochs) covers a different number of
+# the timed steps at half the batch, and a warm-up step does not run the unlabeled images.
+METHOD_OPTIONS = {"sclip": [], "csa": ["--method-option", "warmup_epochs=0"]}
 
 
-def _train(task: str, processes: int, output: Path, data: Path, steps: int, settings=(), frozen=False) -> list[dict]:
+def _command(task: str, processes: int, output: Path, data: Path, steps: int, settings=(), frozen=False) -> list[str]:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     program = [str(REPO / "benchmarks" / "frozen_randomness.py")] if frozen else ["-m", "ssclip"]
     head = launcher if processes > 1 else [sys.executable]
-    argv = ["train", *TASKS[task], "--data", str(data), "--format", "ucm", "--label-ratio", "0.1", "--seed", "0"]
+    argv = ["train", *TASKS[task], *METHOD_OPTIONS[task], "--data", str(data), "--format", "ucm"]
+    argv += ["--label-ratio", "0.1", "--seed", "0"]
     base = [f"max_steps={steps}", "eval_every=0", "eval_at_start=false", "tensorboard=false", "progress=false"]
     for setting in [*base, "checkpoint_epochs=1000", *settings]:
         argv += ["--set", setting]
-    if output.exists():
-        for stale in output.glob("*"):
-            if stale.is_file():
-                stale.unlink()
+    return [*head, *program, *argv, "--output", str(output), "--device", "cpu"]
+
+
+def _train_at_once(commands: list[list[str]], outputs: list[Path]) -> list[list[dict]]:
+    """Run the commands at the same time (each a fresh run folder); each one's logged training steps."""
+    for output in outputs:
+        if output.exists():
+            for stale in output.glob("*"):
+                if stale.is_file():
+                    stale.unlink()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [*head, *program, *argv, "--output", str(output), "--device", "cpu"]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return [r for r in read_log(output / "log.jsonl") if r.get("kind") == "train"]
+    running = [
+        subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
+    for command, process in zip(commands, running, strict=True):
+        _, err = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{err[-3000:]}")
+    return [[r for r in read_log(o / "log.jsonl") if r.get("kind") == "train"] for o in outputs]
+
+
+def _train(task: str, processes: int, output: Path, data: Path, steps: int, settings=(), frozen=False) -> list[dict]:
+    return _train_at_once([_command(task, processes, output, data, steps, settings, frozen)], [output])[0]
 
 
 def trainable_parameters(task: str) -> int:
@@ -135,11 +153,21 @@ def main() -> None:
     rows = {}
     for task in args.tasks:
         # The three layouts in turns, round after round, so that they share the machine's noise.
-        steps: dict[str, list[float]] = {"full": [], "half": [], "two": []}
+        steps: dict[str, list[float]] = {"full": [], "half": [], "half_side_by_side": [], "two": []}
+
+        def median_step(logged: list[dict]) -> float:
+            return statistics.median(r["step_s"] for r in logged[SKIP:])
+
         for _ in range(args.rounds):
             for key, processes, settings in (("full", 1, ()), ("half", 1, HALF[task]), ("two", 2, ())):
                 logged = _train(task, processes, args.runs / f"{task}-{key}", args.data, args.steps, settings)
-                steps[key].append(statistics.median(r["step_s"] for r in logged[SKIP:]))
+                steps[key].append(median_step(logged))
+            # two independent half-batch runs at once: the two processes' share of the cores, no communication
+            outputs = [args.runs / f"{task}-side-{k}" for k in range(2)]
+            commands = [_command(task, 1, o, args.data, args.steps, HALF[task]) for o in outputs]
+            steps["half_side_by_side"].append(
+                statistics.median(median_step(log) for log in _train_at_once(commands, outputs))
+            )
         numel = trainable_parameters(task)
         as_is = [_train(task, p, args.runs / f"{task}-loss-{p}", args.data, args.loss_steps) for p in (1, 2)]
         frozen = [
@@ -148,6 +176,7 @@ def main() -> None:
         rows[task] = {
             "full_batch_1x1_s": statistics.median(steps["full"]),
             "half_batch_1x1_s": statistics.median(steps["half"]),
+            "half_batch_side_by_side_s": statistics.median(steps["half_side_by_side"]),
             "two_processes_s": statistics.median(steps["two"]),
             # per round: what every process pays whatever its share (2 x half - full)
             "fixed_s": statistics.median(2 * h - f for h, f in zip(steps["half"], steps["full"], strict=True)),
@@ -166,27 +195,31 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/ddp_diagnose.py`, {today()}, {machine()}. The runs of benchmarks/ddp_cpu.py"
         " (UCM, label ratio 0.1, seed 0, the preset, 1 torch thread per process): 1 process with the preset's"
-        f" batch, 1 process with half of it, 2 torchrun processes; {args.rounds} rounds of the three in turns,"
+        " batch, 1 process with half of it, two such half-batch processes at once, 2 torchrun processes;"
+        f" {args.rounds} rounds of the four in turns,"
         f" {args.steps} steps each; medians over steps {SKIP + 1}-{args.steps}, then over rounds. Total"
         f" {total:.1f} min.",
         "",
         "| task (global batch) | 1 process, full batch (s) | 1 process, half batch (s) | per-step cost that does not"
-        " shrink with the batch (s) | 2 processes (s) | trainable parameters | gloo all-reduce of their gradients"
-        " (s) | AdamW step, 1 thread (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        " shrink with the batch (s) | two half-batch processes at once, independent (s) | 2 torchrun processes (s) |"
+        " trainable parameters | gloo all-reduce of their gradients (s) | AdamW step, 1 thread (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for task, row in rows.items():
         fixed = row["fixed_s"]
         lines.append(
             f"| {task} ({GLOBAL_BATCH[task]}) | {row['full_batch_1x1_s']:.3f} | {row['half_batch_1x1_s']:.3f} | "
-            f"{fixed:.3f} | {row['two_processes_s']:.3f} | {row['trainable_parameters'] / 1e6:.1f} M | "
+            f"{fixed:.3f} | {row['half_batch_side_by_side_s']:.3f} | {row['two_processes_s']:.3f} | "
+            f"{row['trainable_parameters'] / 1e6:.1f} M | "
             f"{row['all_reduce_s']:.3f} | {row['adamw_step_s']:.3f} |"
         )
     lines += [
         "",
-        "Each of two processes computes half the batch: it cannot step faster than one process at half the batch,"
-        " plus the all-reduce. What does not shrink with the batch (twice the half-batch step minus the full-batch"
-        " step, per round) is paid by every process.",
+        "Each of two processes computes half the batch: it cannot step faster than two independent half-batch"
+        " processes sharing the cores, plus the all-reduce. What does not shrink with the batch (twice the"
+        " half-batch step minus the full-batch step, per round) is paid by every process. CSA runs with"
+        " `warmup_epochs=0` here, so that every timed step trains on labeled and unlabeled images whatever the"
+        " batch size.",
         "",
         f"Largest relative difference between the 1-process and 2-process losses over {args.loss_steps} steps:",
         "",
