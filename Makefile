@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench-sclip bench-multilabel bench-multilabel-ceiling clean
+.PHONY: demo test lint bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench-multilabel: $(STAMP)
 # Diagnostics of why pseudo-labels add nothing on UCM (reads the runs of bench-multilabel).
 bench-multilabel-ceiling: $(STAMP)
 	$(PY) benchmarks/ucm_multilabel_ceiling.py
+
+# Data-parallel training on this machine's CPU cores: torchrun against threads, then why (~40 min).
+bench-ddp: $(STAMP)
+	$(PY) benchmarks/ddp_cpu.py
+	$(PY) benchmarks/ddp_diagnose.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
