@@ -88,17 +88,17 @@ def train_captions(
     )
     evaluator = CaptionEvaluator(eval_records, eval_store, bundle.tokenizer, classnames, task.templates, dev)
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev, dist=env)
-    run_config = {
-        "method": method,
-        "method_options": method_options or {},
-        "task": asdict(task),
-        "train": asdict(train),
-        "model": bundle.name,
-        "image_split": split,
-        "n_paired": len(paired),
-        "n_unpaired": len(unlabeled),
-        "keywords": keywords,
-    }
+    run_config = describe_run(
+        method,
+        method_options,
+        task,
+        train,
+        bundle,
+        split,
+        n_paired=len(paired),
+        n_unpaired=len(unlabeled),
+        keywords=keywords,
+    )
     details = {"n_paired": len(paired), "keywords": keywords, "regime": task.regime, "image_split": split}
     return fit_and_record(
         trainer,
@@ -110,6 +110,27 @@ def train_captions(
         started,
         on_fitted=(lambda: save_clip(bundle, output_dir / "model")) if save_model else None,
     )
+
+
+def describe_run(
+    method: str,
+    method_options: dict[str, Any] | None,
+    task: Any,
+    train: TrainConfig,
+    bundle: CLIPBundle,
+    image_split: int,
+    **counts: Any,
+) -> dict[str, Any]:
+    """What run_config.json records of any run (``task`` is the task's config dataclass), then ``counts``."""
+    return {
+        "method": method,
+        "method_options": method_options or {},
+        "task": asdict(task),
+        "train": asdict(train),
+        "model": bundle.name,
+        "image_split": image_split,
+        **counts,
+    }
 
 
 def fit_and_record(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from ssclip.methods import create_method
 from ssclip.methods.base import MethodContext
 from ssclip.models.factory import CLIPBundle, seed_everything
 from ssclip.models.trainable import TrainableCLIP
-from ssclip.runs import fit_and_record
+from ssclip.runs import describe_run, fit_and_record
 from ssclip.tasks.captions import CaptionTaskConfig, make_store, resolve_image_split
 from ssclip.tasks.multilabel import (
     MultiLabelEvaluator,
@@ -116,16 +115,9 @@ def train_multilabel(
     )
     evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule, algo.predict_proba, dev)
     trainer = Trainer(model, algo, data, train, output_dir, evaluate=evaluator, device=dev, dist=env)
-    run_config = {
-        "method": method,
-        "method_options": method_options or {},
-        "task": asdict(task),
-        "train": asdict(train),
-        "model": bundle.name,
-        "image_split": split,
-        "n_labeled": len(labeled),
-        "n_unlabeled": len(unlabeled),
-    }
+    run_config = describe_run(
+        method, method_options, task, train, bundle, split, n_labeled=len(labeled), n_unlabeled=len(unlabeled)
+    )
     details = {"regime": task.regime, "image_split": split, "n_labeled": len(labeled)}
     return fit_and_record(
         trainer, lambda: evaluator(algo.inference_model(model)), output_dir, resume, run_config, details, started

@@ -45,6 +45,7 @@ class TrainConfig:
     warmup_steps: int = 10
     accum_steps: int = 1
     precision: str = "auto"  # auto | fp32 | amp (fp16 + GradScaler) | bf16
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     max_logit_scale: float = 100.0
     grad_clip: float | None = None
     seed: int = 0
@@ -53,7 +54,6 @@ class TrainConfig:
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
     checkpoint_epochs: int = 1  # epochs between end-of-epoch last.pt writes; the end of training always writes
     eval_every: int = 1  # epochs between evaluations; 0: only the final model is evaluated
-    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     eval_at_start: bool = True  # evaluate the initial model (epoch 0) on a fresh run
     best_metric: str | None = None  # higher is better
     tensorboard: bool = True
