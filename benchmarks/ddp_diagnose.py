@@ -33,7 +33,7 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_UCM, REPO, machine, shown_path, today, write_results, write_section  # noqa: E402
-from ddp_cpu import GLOBAL_BATCH, SKIP, TASKS  # noqa: E402
+from ddp_cpu import GLOBAL_BATCH, SKIP, TASKS, command, fresh, run_env  # noqa: E402
 from ssclip.engine.logger import read_log  # noqa: E402
 
 HALF = {
@@ -47,33 +47,26 @@ METHOD_OPTIONS = {"sclip": [], "csa": ["--method-option", "warmup_epochs=0"]}
 
 
 def _command(task: str, processes: int, output: Path, data: Path, steps: int, settings=(), frozen=False) -> list[str]:
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     program = [str(REPO / "benchmarks" / "frozen_randomness.py")] if frozen else ["-m", "ssclip"]
-    head = launcher if processes > 1 else [sys.executable]
-    argv = ["train", *TASKS[task], *METHOD_OPTIONS[task], "--data", str(data), "--format", "ucm"]
-    argv += ["--label-ratio", "0.1", "--seed", "0"]
-    base = [f"max_steps={steps}", "eval_every=0", "eval_at_start=false", "tensorboard=false", "progress=false"]
-    for setting in [*base, "checkpoint_epochs=1000", *settings]:
-        argv += ["--set", setting]
-    return [*head, *program, *argv, "--output", str(output), "--device", "cpu"]
+    extra = [*METHOD_OPTIONS[task]]
+    for setting in settings:
+        extra += ["--set", setting]
+    return command(task, processes, output, data, steps, extra, program)
 
 
 def _train_at_once(commands: list[list[str]], outputs: list[Path]) -> list[list[dict]]:
     """Run the commands at the same time (each a fresh run folder); each one's logged training steps."""
     for output in outputs:
-        if output.exists():
-            for stale in output.glob("*"):
-                if stale.is_file():
-                    stale.unlink()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        fresh(output)
+    env = run_env(threads=1)
     running = [
         subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for c in commands
     ]
-    for command, process in zip(commands, running, strict=True):
+    for argv, process in zip(commands, running, strict=True):
         _, err = process.communicate()
         if process.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{err[-3000:]}")
+            raise SystemExit(f"{' '.join(argv)} failed:\n{err[-3000:]}")
     return [[r for r in read_log(o / "log.jsonl") if r.get("kind") == "train"] for o in outputs]
 
 
