@@ -76,8 +76,7 @@ def _train(task: str, processes: int, output: Path, data: Path, steps: int, sett
 
 def trainable_parameters(task: str) -> int:
     from ssclip.models.factory import create_clip
-    from ssclip.models.trainable import TrainableCLIP
-    from ssclip.tasks.captions import resolve_image_split
+    from ssclip.models.trainable import TrainableCLIP, resolve_image_split
 
     bundle = create_clip()
     split = resolve_image_split(bundle.model, "cached", None)

@@ -46,6 +46,6 @@ def freeze() -> None:
 
 if __name__ == "__main__":
     freeze()
-    from ssclip.cli import main
+    from ssclip.app.cli import main
 
     sys.exit(main(sys.argv[1:]))

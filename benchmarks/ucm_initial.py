@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_UCM, REPO, machine, today, write_section  # noqa: E402
 from ssclip.data.sources import load_source  # noqa: E402
-from ssclip.evaluate import evaluate_source  # noqa: E402
+from ssclip.eval.source import evaluate_source  # noqa: E402
 from ssclip.models.factory import create_clip  # noqa: E402
 
 INITS = ("imagenet-bridge", "random")

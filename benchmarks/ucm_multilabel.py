@@ -36,11 +36,11 @@ from common import (  # noqa: E402
     write_results,
     write_section,
 )
-from ssclip.cli import load_config, split_config  # noqa: E402
+from ssclip.app.config import load_config, split_config  # noqa: E402
 from ssclip.data.ucm import load_ucm  # noqa: E402
 from ssclip.engine.trainer import TrainConfig  # noqa: E402
 from ssclip.models.factory import create_clip  # noqa: E402
-from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel  # noqa: E402
+from ssclip.tasks.train import MultiLabelTaskConfig, train_multilabel  # noqa: E402
 
 METHODS = ["zero-shot", "labeled-only", "cap", "csa", "csa-no-context", "labeled-only-global"]
 # Benchmark rows that are a registered method with options. labeled-only-global is cap's supervised
@@ -104,7 +104,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
-    cfg = load_config(str(REPO / "configs" / f"{PRESET}.yaml"))
+    cfg = load_config(PRESET)
     jobs = [(m, r, s, args.runs / f"{m}-{r:g}-seed{s}") for r in args.ratios for m in args.methods for s in args.seeds]
     run_all(jobs, args.data, cfg, args.device, args.workers, args.threads)
     runs = [run_record(m, r, s, out, args.data) for m, r, s, out in jobs]

@@ -44,7 +44,7 @@ from common import (  # noqa: E402
     write_results,
     write_section,
 )
-from ssclip.cli import load_config  # noqa: E402
+from ssclip.app.config import load_config  # noqa: E402
 from ssclip.data.split import split_labeled  # noqa: E402
 from ssclip.data.ucm import load_ucm  # noqa: E402
 from ucm_multilabel import PRESET, RATIOS, run_all, run_record  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
-    cfg = load_config(str(REPO / "configs" / f"{PRESET}.yaml"))
+    cfg = load_config(PRESET)
     jobs = [(CEILING, 1.0, s) for s in args.seeds]
     jobs += [(m, r, s) for r in args.ratios for m in DIAGNOSTICS for s in args.seeds]
     jobs = [(m, r, s, args.runs / f"{m}-{r:g}-seed{s}") for m, r, s in jobs]

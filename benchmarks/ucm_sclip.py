@@ -40,12 +40,12 @@ from common import (  # noqa: E402
     write_results,
     write_section,
 )
-from ssclip.cli import load_config, split_config  # noqa: E402
+from ssclip.app.config import load_config, split_config  # noqa: E402
 from ssclip.data.ucm import load_ucm  # noqa: E402
 from ssclip.engine.trainer import TrainConfig  # noqa: E402
 from ssclip.models.factory import create_clip  # noqa: E402
-from ssclip.runs import train_captions  # noqa: E402
 from ssclip.tasks.captions import CaptionTaskConfig  # noqa: E402
+from ssclip.tasks.train import train_captions  # noqa: E402
 
 PLAN = [
     "initial:0.1",
@@ -89,15 +89,16 @@ def _configs(cfg: dict, ratio: float, seed: int) -> tuple[CaptionTaskConfig, Tra
 
 def warm_cache(data_root: Path, cfg: dict, device: str) -> None:
     """Compute the shared feature caches once, before runs start in parallel."""
-    from ssclip.models.trainable import TrainableCLIP
-    from ssclip.tasks.captions import make_store, resolve_image_split
+    from ssclip.models.trainable import TrainableCLIP, resolve_image_split
+    from ssclip.tasks.stores import make_store
 
     data = load_ucm(data_root)
     task, _ = _configs(cfg, 0.1, 0)
     bundle = create_clip()
     model = TrainableCLIP(bundle.model, resolve_image_split(bundle.model, task.regime, task.image_split))
-    make_store(bundle, model, data.captions("train"), task, "train", task.n_views, device=device)
-    make_store(bundle, model, data.captions("test"), task, "eval", 1, device=device)
+    for records, name, n_views in ((data.captions("train"), "train", task.n_views), (data.captions("test"), "eval", 1)):
+        keys = [r.key or str(i) for i, r in enumerate(records)]
+        make_store(bundle, model, [r.image for r in records], keys, task, name, n_views, device=device)
 
 
 def run_one(method: str, ratio: float, seed: int, data_root: Path, out: Path, cfg: dict, device: str) -> dict:
@@ -133,7 +134,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
-    cfg = load_config(str(REPO / "configs" / f"{PRESET}.yaml"))
+    cfg = load_config(PRESET)
     jobs = []
     for entry in args.plan:
         method, ratio_text = entry.split(":")

@@ -12,9 +12,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-UCM_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucm"
-if not UCM_ROOT.exists():  # CI and sessions keep the data beside the checkout
-    UCM_ROOT = Path(os.environ.get("SSCLIP_UCM_ROOT", "/work/shared/data/ucm"))
+REPO = Path(__file__).resolve().parents[1]
+# The data lives beside the checkout (../shared/data/ucm), never inside it; SSCLIP_UCM_ROOT points elsewhere.
+UCM_ROOT = Path(os.environ.get("SSCLIP_UCM_ROOT", REPO.parent / "shared" / "data" / "ucm"))
 
 
 @pytest.fixture(scope="session")

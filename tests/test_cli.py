@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ssclip.cli import main
+from ssclip.app.cli import main
 from ssclip.engine.logger import read_log
 
 DEFAULT_MODEL = "effnet-lite0-minilm"
@@ -113,7 +113,7 @@ def test_every_command_has_help_naming_its_options(capsys, command, options):
 
 
 def test_every_option_of_every_command_says_what_it_does():
-    from ssclip.cli import build_parser
+    from ssclip.app.cli import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices

@@ -1,4 +1,5 @@
-"""Label co-occurrence affinity, spectral contexts, context targets, JSON round trip and the figure."""
+"""Label co-occurrence affinity, spectral contexts, context targets, JSON round trip, the figure, and the
+:class:`LabelContexts` artifact that saves both."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+import ssclip.pseudo.contexts as contexts_module
 from ssclip.pseudo.contexts import (
+    LabelContexts,
     cluster_contexts,
     context_targets,
     cooccurrence_affinity,
@@ -174,3 +177,25 @@ def test_plot_contexts_writes_file(tmp_path: Path) -> None:
     assert out.stat().st_size > 5000
     with pytest.raises(ValueError, match="class names"):
         plot_contexts(affinity, assignment, names[:-1], tmp_path / "x.png")
+
+
+@pytest.mark.filterwarnings("ignore:Graph is not fully connected")
+def test_label_contexts_save_the_json_and_the_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    labels, _ = _block_labels([3, 3], n_images=60, seed=4)
+    affinity = cooccurrence_affinity(labels)
+    names = [f"class {i}" for i in range(labels.shape[1])]
+    contexts = LabelContexts(cluster_contexts(affinity, 2), affinity, names)
+    folder = tmp_path / "run" / "nested"  # created on demand
+    written = contexts.save(folder)
+    assert written == [folder / "contexts.json", folder / "contexts.png"]
+    save_contexts(tmp_path / "reference.json", contexts.assignment, names)  # exactly save_contexts' record
+    assert written[0].read_text() == (tmp_path / "reference.json").read_text()
+    assert written[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def no_matplotlib(*args, **kwargs):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(contexts_module, "plot_contexts", no_matplotlib)
+    with pytest.warns(UserWarning, match="contexts.png not written: No module named 'matplotlib'"):
+        written = contexts.save(tmp_path / "bare")
+    assert written == [tmp_path / "bare" / "contexts.json"] and sorted((tmp_path / "bare").iterdir()) == written

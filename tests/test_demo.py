@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssclip.demo import COLUMNS, METHODS, MULTILABEL_COLUMNS, MULTILABEL_METHODS, run_demo, run_multilabel_demo
+from ssclip.app.demo import COLUMNS, METHODS, MULTILABEL_COLUMNS, MULTILABEL_METHODS, run_demo, run_multilabel_demo
 from ssclip.models.factory import create_clip
 
 TINY = {"n_images": 60, "image_size": 64, "n_views": 1, "progress": False}
@@ -96,12 +96,12 @@ def test_multilabel_demo_writes_a_report_with_pseudo_labels_and_contexts(tmp_pat
     ],
 )
 def test_cli_demo_task_picks_the_demo_and_its_default_output(monkeypatch, argv, function, output):
-    import ssclip.demo
-    from ssclip.cli import main
+    import ssclip.app.demo
+    from ssclip.app.cli import main
 
     calls = []
     for name in ("run_demo", "run_multilabel_demo"):
-        monkeypatch.setattr(ssclip.demo, name, lambda out, _name=name, **kw: calls.append((_name, out, kw)))
+        monkeypatch.setattr(ssclip.app.demo, name, lambda out, _name=name, **kw: calls.append((_name, out, kw)))
     assert main(["demo", *argv, "--n-images", "90", "--epochs", "3", "--label-ratio", "0.2", "--seed", "4"]) == 0
     assert calls == [
         (function, Path(output), {"n_images": 90, "label_ratio": 0.2, "epochs": 3, "seed": 4, "device": "auto"})

@@ -18,7 +18,7 @@ from ssclip.eval.embed import encode_images, encode_texts
 from ssclip.eval.multilabel import DecisionRule, multilabel_metrics, prior_matched_thresholds
 from ssclip.eval.retrieval import evaluate_retrieval, retrieval_metrics
 from ssclip.eval.templates import TEMPLATE_SETS, fill_template, get_templates
-from ssclip.eval.zeroshot import classification_metrics, evaluate_zeroshot, zeroshot_classifier
+from ssclip.eval.zeroshot import classification_metrics, zeroshot_classifier
 
 # ----------------------------------------------------------------------------------------------------------
 # A tiny fake CLIP: images are (3, 2, 2) tensors mapped linearly from their 12 pixels; texts are bags of words
@@ -229,11 +229,13 @@ def test_evaluate_zeroshot_end_to_end() -> None:
     # Image 7 (class 3, "road") is made to look like "field": exactly one miss.
     images.view(8, -1)[7, :DIM] = torch.tensor([2.0, 0.0, 0.0, 0.1])
     loader = DataLoader(TensorDataset(images, torch.tensor(labels)), batch_size=3)
-    metrics = evaluate_zeroshot(FakeCLIP(), fake_tokenizer, loader, labels, CLASSES, "aerial", "cpu")
+    image_emb = encode_images(FakeCLIP(), loader, "cpu")
+    head = zeroshot_classifier(FakeCLIP(), fake_tokenizer, CLASSES, "aerial", "cpu")
+    metrics = classification_metrics(image_emb @ head, torch.tensor(labels), len(CLASSES))
     assert metrics["top1"] == pytest.approx(100 * 7 / 8)
     assert metrics["mean_per_class_recall"] == pytest.approx(100 * (1 + 1 + 1 + 0.5) / 4)
-    with pytest.raises(ValueError, match="8 images but there are 7 targets"):
-        evaluate_zeroshot(FakeCLIP(), fake_tokenizer, loader, labels[:7], CLASSES, "aerial", "cpu")
+    with pytest.raises(ValueError, match=r"targets must have shape \(8,\)"):
+        classification_metrics(image_emb @ head, torch.tensor(labels[:7]), len(CLASSES))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -416,6 +418,14 @@ def test_multilabel_map_equals_sklearn_per_class_with_ties_and_empty_classes() -
     metrics = multilabel_metrics(torch.tensor(probs, dtype=torch.float32), torch.tensor(targets))
     per_class = [average_precision_score(targets[:, c], probs[:, c]) for c in range(5)]
     assert metrics["mAP"] == pytest.approx(100 * float(np.mean(per_class)), abs=1e-4)
+
+
+def test_multilabel_map_with_a_single_class_that_has_positives() -> None:
+    targets = np.zeros((8, 3), dtype=np.int64)
+    targets[[1, 4, 6], 1] = 1  # only class 1 occurs: torchmetrics' multilabel AP alone would refuse one label
+    probs = np.linspace(0.05, 0.95, 24).reshape(8, 3)
+    metrics = multilabel_metrics(torch.tensor(probs, dtype=torch.float32), torch.tensor(targets))
+    assert metrics["mAP"] == pytest.approx(100 * average_precision_score(targets[:, 1], probs[:, 1]), abs=1e-4)
 
 
 def test_multilabel_metrics_reject_logits_and_bad_targets() -> None:

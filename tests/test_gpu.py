@@ -14,8 +14,8 @@ from ssclip.data.synthetic import generate_synthetic, make_splits
 from ssclip.engine.logger import read_log
 from ssclip.engine.trainer import TrainConfig
 from ssclip.models.factory import create_clip
-from ssclip.runs import train_captions
 from ssclip.tasks.captions import CaptionTaskConfig
+from ssclip.tasks.train import train_captions
 
 pytestmark = [
     pytest.mark.gpu,

@@ -6,6 +6,8 @@ trainable linear layer to (B, T, D) tokens (pooled = their mean), and text is th
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import math
 from typing import Any
@@ -13,19 +15,20 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import average_precision_score
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-import ssclip.methods.multilabel as ml
+from ssclip.eval.multilabel import multilabel_metrics
 from ssclip.methods.base import METHODS, MethodContext, create_method
-from ssclip.methods.multilabel_heads import (
+from ssclip.methods.multilabel import MultiLabelContext, default_n_contexts
+from ssclip.methods.multilabel.heads import (
     AlignmentHead,
     GlobalHead,
     LabelSpecificPooling,
     asymmetric_loss,
     bce_loss,
 )
+from ssclip.methods.multilabel.teacher import image_side_copy
 from ssclip.models.dense import DenseFeatures
 from ssclip.pseudo.thresholds import label_prior, pseudo_label_quality
 
@@ -125,26 +128,18 @@ def unlabeled_batches(x: Tensor, labels: Tensor | None, batch_size: int = 64):
 
 
 def make_context(
-    model: nn.Module,
-    labeled_y: Tensor,
-    unlabeled_x: Tensor,
-    unlabeled_y: Tensor | None,
-    output_dir=None,
-    **extra: Any,
-) -> MethodContext:
-    return MethodContext(
-        tokenizer=FakeTokenizer(),
-        extra={
-            "model": model,
-            "classnames": CLASSNAMES,
-            "templates": TEMPLATES,
-            "labeled_labels": labeled_y.numpy(),
-            "unlabeled_weak_batches": unlabeled_batches(unlabeled_x, unlabeled_y),
-            "output_dir": output_dir,
-            "device": "cpu",
-            **extra,
-        },
-    )
+    model: nn.Module, labeled_y: Tensor, unlabeled_x: Tensor, unlabeled_y: Tensor | None, **fields: Any
+) -> MultiLabelContext:
+    values: dict[str, Any] = {
+        "tokenizer": FakeTokenizer(),
+        "model": model,
+        "classnames": CLASSNAMES,
+        "templates": TEMPLATES,
+        "labeled_labels": labeled_y.numpy(),
+        "unlabeled_weak_batches": unlabeled_batches(unlabeled_x, unlabeled_y),
+        "device": torch.device("cpu"),
+    }
+    return MultiLabelContext(**{**values, **fields})
 
 
 def trainable_parameters(*modules: nn.Module) -> list[nn.Parameter]:
@@ -184,7 +179,7 @@ def train_and_score(
             optimizer.step()
             method.after_optimizer_step(model)
     probs = method.predict_proba(method.inference_model(model), data["tx"])
-    return 100 * average_precision_score(data["ty"].numpy(), probs.numpy(), average="macro")
+    return multilabel_metrics(probs, data["ty"])["mAP"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -291,20 +286,31 @@ def test_methods_are_registered_with_their_flags() -> None:
         create_method("csa", head="local")
     with pytest.raises(ValueError, match="targets must be one of hard, soft, oracle, random-errors"):
         create_method("cap", targets="oracel")
-    assert ml.default_n_contexts(17, 17) == 5 and ml.default_n_contexts(4, 4) == 2
-    assert ml.default_n_contexts(80, 3) == 3
+    assert default_n_contexts(17, 17) == 5 and default_n_contexts(4, 4) == 2
+    assert default_n_contexts(80, 3) == 3
 
 
-def test_missing_context_keys_are_named(toy) -> None:
+def test_missing_context_fields_are_named(toy) -> None:
     method = create_method("csa", warmup_epochs=1)
-    context = make_context(FakeCLIP(), toy["ly"], toy["ux"], None)
-    del context.extra["labeled_labels"]
-    with pytest.raises(ValueError, match="labeled_labels"):
+    context = make_context(FakeCLIP(), toy["ly"], toy["ux"], None, labeled_labels=None)
+    with pytest.raises(ValueError, match="MultiLabelContext.labeled_labels is missing; expected"):
         method.setup(context)
+    context.labeled_labels = toy["ly"].numpy()[:, :3]
+    with pytest.raises(ValueError, match=r"labeled_labels has shape \(20, 3\), expected \(N_L > 0, 6\)"):
+        method.setup(context)
+    for field, value in (("model", None), ("classnames", []), ("unlabeled_weak_batches", None)):
+        context = make_context(FakeCLIP(), toy["ly"], toy["ux"], None)
+        setattr(context, field, value)
+        with pytest.raises(ValueError, match=f"MultiLabelContext.{field} is missing"):
+            method.setup(context)
+    with pytest.raises(ValueError, match="MultiLabelContext.tokenizer is None"):
+        create_method("zero-shot").setup(make_context(FakeCLIP(), toy["ly"], toy["ux"], None, tokenizer=None))
+    with pytest.raises(TypeError, match="'csa' needs a MultiLabelContext"):
+        method.setup(MethodContext(tokenizer=FakeTokenizer()))
     context = make_context(FakeCLIP(), toy["ly"], toy["ux"], None)
-    with pytest.raises(ValueError, match="warmup_epochs"):
+    with pytest.raises(ValueError, match="warmup_epochs or MultiLabelContext.epochs"):
         create_method("cap").setup(context)
-    context.extra["epochs"] = 9
+    context.epochs = 9
     cap = create_method("cap")
     cap.setup(context)
     assert cap.warmup_epochs == 3
@@ -325,10 +331,10 @@ def test_zero_shot_predicts_from_text_embeddings_and_does_not_train(toy) -> None
 
 
 # -- pseudo-labels and contexts --------------------------------------------------------------------------
-def test_pseudo_labels_refresh_at_epoch_start_and_match_the_labeled_prior(toy, tmp_path) -> None:
+def test_pseudo_labels_refresh_at_epoch_start_and_match_the_labeled_prior(toy) -> None:
     model = FakeCLIP()
     method = create_method("csa", warmup_epochs=1, relabel_every=3)
-    method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"], output_dir=tmp_path))
+    method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))
     assert method.on_epoch_start(model, 0) == {"pseudo_active": 0.0}
     assert not bool(method.active) and method.pseudo.shape == (0, len(CLASSNAMES))
 
@@ -421,12 +427,33 @@ def test_oracle_targets_are_the_true_labels_and_need_them(toy) -> None:
     assert quality["recall"] == pytest.approx(diagnostics["pseudo_recall"])
 
 
-def test_contexts_are_saved_and_their_targets_reach_the_loss(toy, tmp_path) -> None:
+def _no_file_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any open() for writing fail (reading stays allowed)."""
+    real_open = builtins.open
+
+    def reading_only(file, mode="r", *args, **kwargs):
+        if any(flag in mode for flag in "wax+"):
+            raise AssertionError(f"a method wrote {file!r} (mode {mode!r})")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", reading_only)
+    monkeypatch.setattr(io, "open", reading_only)  # what pathlib's write_text / write_bytes call
+
+
+def test_contexts_are_artifacts_and_their_targets_reach_the_loss(toy, tmp_path, monkeypatch) -> None:
     model = FakeCLIP()
     method = create_method("csa", warmup_epochs=0, n_contexts=2)
-    method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"], output_dir=tmp_path))
-    saved = json.loads((tmp_path / "contexts.json").read_text())
-    assert saved["n_contexts"] == 2 and (tmp_path / "contexts.png").stat().st_size > 0
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as patched:
+        _no_file_writes(patched)
+        method.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))  # computes, writes nothing
+    assert list(tmp_path.iterdir()) == []
+    assert set(method.artifacts()) == {"contexts"}
+    written = method.artifacts()["contexts"].save(tmp_path / "run")
+    assert written == [tmp_path / "run" / "contexts.json", tmp_path / "run" / "contexts.png"]
+    saved = json.loads((tmp_path / "run" / "contexts.json").read_text())
+    assert saved["n_contexts"] == 2 and (tmp_path / "run" / "contexts.png").stat().st_size > 0
+    assert saved["classnames"] == CLASSNAMES
     # the toy's co-occurrence has two blocks; spectral clustering recovers them (up to numbering)
     assignment = np.asarray(saved["assignment"])
     assert len(set(zip(assignment.tolist(), CONTEXT_OF.tolist(), strict=True))) == 2
@@ -517,7 +544,7 @@ def test_teacher_copies_only_the_image_side_and_computes_what_the_student_does()
 
     torch.manual_seed(0)
     student = TrainableCLIP(create_clip(zeroshot_init="random").model.eval(), image_split=6, text_trainable="none")
-    teacher = ml._image_side_copy(student).eval()
+    teacher = image_side_copy(student).eval()
     names = {n for n, _ in teacher.named_parameters()}
     assert names and all(n.startswith("clip.visual.") for n in names)  # no text tower
     assert names <= {n for n, _ in student.named_parameters()}  # the EMA pairs parameters by name
@@ -528,9 +555,24 @@ def test_teacher_copies_only_the_image_side_and_computes_what_the_student_does()
         full = TrainableCLIP(student.clip, image_split=0, text_trainable="none")
         pixels = torch.randn(2, 3, 224, 224)
         torch.testing.assert_close(
-            ml._image_side_copy(full).encode_image(pixels, normalize=True), full.encode_image(pixels, normalize=True)
+            image_side_copy(full).encode_image(pixels, normalize=True), full.encode_image(pixels, normalize=True)
         )
     assert teacher.clip.visual is not student.clip.visual  # a copy, not a view
+
+
+@pytest.mark.filterwarnings("ignore:cluster_contexts")
+def test_only_the_context_task_has_artifacts(toy) -> None:
+    for name in ("zero-shot", "labeled-only", "cap", "csa-no-context", "csa"):
+        method = create_method(name, **({} if name in ("zero-shot", "labeled-only") else {"warmup_epochs": 1}))
+        assert method.artifacts() == {}  # nothing before setup
+        method.setup(make_context(FakeCLIP(), toy["ly"], toy["ux"], None))
+        assert set(method.artifacts()) == ({"contexts"} if name == "csa" else set()), name
+    one_class = torch.zeros_like(toy["ly"])
+    one_class[:, 0] = 1  # a single co-occurring group is no context task: switched off, nothing to save
+    csa = create_method("csa", warmup_epochs=1)
+    with pytest.warns(UserWarning, match="switched off"):
+        csa.setup(make_context(FakeCLIP(), one_class, toy["ux"], None))
+    assert csa.artifacts() == {} and csa.heads.context is None
 
 
 def test_random_class_init_replaces_the_text_embeddings(toy) -> None:

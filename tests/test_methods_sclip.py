@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ssclip.methods.base import METHODS, MethodContext, create_method, no_gather
-from ssclip.methods.clip_losses import clip_contrastive_loss, similarity_fp32, soft_cross_entropy
+from ssclip.methods.clip_losses import clip_contrastive_loss, similarity_fp32
 from ssclip.methods.hard_pl import HardPL
 from ssclip.methods.sclip import SClip
 from ssclip.methods.soft_pl import SoftPL
@@ -124,17 +124,22 @@ def test_contrastive_loss_extra_negatives_only_in_text_to_image() -> None:
         clip_contrastive_loss(images, texts[:1], 1.0)
 
 
-def test_soft_cross_entropy_by_hand() -> None:
+def test_cross_entropy_with_probability_targets_is_the_soft_cross_entropy() -> None:
+    """The caption loss is ``F.cross_entropy(logits, target_probs)``: the mean over rows of
+    ``-sum_k target[k] log_softmax(logits)[k]``, targets used as given, gradient flowing into them."""
     logits = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]])
     targets = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
     # row 1: probs [1/4, 3/4]; row 2: probs [1/2, 1/2]
     expected = 0.5 * (-0.5 * (math.log(0.25) + math.log(0.75)) + math.log(2))
-    assert soft_cross_entropy(logits, targets).item() == pytest.approx(expected, abs=1e-6)
+    assert F.cross_entropy(logits, targets).item() == pytest.approx(expected, abs=1e-6)
     one_hot = F.one_hot(torch.tensor([1, 0]), 2).float()
-    hard = F.cross_entropy(logits, torch.tensor([1, 0]))
-    torch.testing.assert_close(soft_cross_entropy(logits, one_hot), hard)
-    with pytest.raises(ValueError, match="soft_cross_entropy"):
-        soft_cross_entropy(logits, targets[:1])
+    torch.testing.assert_close(F.cross_entropy(logits, one_hot), F.cross_entropy(logits, torch.tensor([1, 0])))
+    # not renormalized, and differentiable in the targets (the S-CLIP plan's gradient goes through them)
+    raw = torch.tensor([[0.2, 0.4], [0.3, 0.0]], requires_grad=True)
+    by_hand = -(raw * logits.log_softmax(-1)).sum(-1).mean()
+    torch.testing.assert_close(F.cross_entropy(logits, raw), by_hand)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, raw), raw)
+    torch.testing.assert_close(grad, -logits.log_softmax(-1) / 2)
 
 
 def test_similarity_fp32_ignores_autocast() -> None:
@@ -547,7 +552,7 @@ def test_pl_accuracy_only_with_labels() -> None:
 
 def banked(name: str, n_paired: int, **options: Any):
     method = create_method(name, paired_bank=True, **options)
-    method.setup(MethodContext(tokenizer=keyword_tokenizer, keywords=list(KEYWORDS), extra={"n_paired": n_paired}))
+    method.setup(MethodContext(tokenizer=keyword_tokenizer, keywords=list(KEYWORDS), n_paired=n_paired))
     return method
 
 

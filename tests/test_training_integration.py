@@ -11,9 +11,8 @@ from ssclip.data.synthetic import generate_synthetic, make_splits
 from ssclip.engine.logger import read_log
 from ssclip.engine.trainer import TrainConfig
 from ssclip.models import create_clip, load_clip
-from ssclip.runs import train_captions
-from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel
 from ssclip.tasks.captions import CaptionTaskConfig
+from ssclip.tasks.train import MultiLabelTaskConfig, train_captions, train_multilabel
 
 N_IMAGES = 220
 

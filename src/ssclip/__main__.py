@@ -2,6 +2,6 @@
 
 import sys
 
-from ssclip.cli import main
+from ssclip.app.cli import main
 
 sys.exit(main())

@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from ssclip.engine.devices import resolve_device
+
 __all__ = [
     "DistEnv",
     "SINGLE",
@@ -70,8 +72,6 @@ def init_distributed(device: str | torch.device | None = "auto") -> tuple[DistEn
     """Join the process group ``torchrun`` describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``) and pick this
     process's device: ``cuda:LOCAL_RANK`` when CUDA is used, else the CPU (gloo). Without ``WORLD_SIZE`` > 1
     this is a single process and nothing is initialised. Calling it again reuses the group."""
-    from ssclip.engine.trainer import resolve_device
-
     world_size = _env_int("WORLD_SIZE", 1)
     if world_size <= 1:
         return SINGLE, resolve_device(device)

@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ssclip.engine.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from ssclip.engine.devices import resolve_device
 from ssclip.engine.distributed import SINGLE, DistEnv, broadcast_state, gather_with_grad, shard
 from ssclip.engine.logger import RunLogger
 from ssclip.engine.optim import cosine_with_warmup, parameter_groups
@@ -68,12 +69,6 @@ class TrainData(Protocol):
     secondary: InfiniteSampler | None
 
     def make_batch(self, primary: Any, secondary: Any | None, epoch: int) -> dict[str, Any]: ...
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _autocast(device: torch.device, precision: str):

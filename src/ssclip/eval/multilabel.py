@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torchmetrics.functional.classification import multilabel_average_precision
+from torchmetrics.functional.classification import binary_average_precision, multilabel_average_precision
 
 
 def _check_probs_targets(probs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -75,9 +75,12 @@ def multilabel_metrics(
         raise ValueError("targets have no positive label in any class; mAP and recall are undefined")
 
     # Only classes with positives go in, so torchmetrics neither warns nor returns NaN.
-    ap = multilabel_average_precision(
-        probs[:, has_pos], targets[:, has_pos], num_labels=int(has_pos.sum()), average="none", thresholds=None
-    )
+    if int(has_pos.sum()) == 1:  # torchmetrics' multilabel AP needs two labels or more
+        ap = binary_average_precision(probs[:, has_pos][:, 0], targets[:, has_pos][:, 0], thresholds=None)[None]
+    else:
+        ap = multilabel_average_precision(
+            probs[:, has_pos], targets[:, has_pos], num_labels=int(has_pos.sum()), average="none", thresholds=None
+        )
 
     predicted = (probs >= _as_thresholds(thresholds, probs.shape[1], probs.device)).float()
     tp = (predicted * targets).sum(dim=0)[has_pos]

@@ -7,16 +7,16 @@ recall (balanced accuracy), in percent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
-import torch.nn.functional as F
+from open_clip import build_zero_shot_classifier
 from torch import nn
 
-from .embed import Tokenizer, encode_images, encode_texts
-from .templates import fill_template, get_templates
+from ssclip.eval.embed import Tokenizer
+from ssclip.eval.templates import fill_template, get_templates
 
 
 def zeroshot_classifier(
@@ -26,15 +26,21 @@ def zeroshot_classifier(
     templates: str | Path | Sequence[str],
     device: torch.device | str,
 ) -> torch.Tensor:
-    """Class weights ``(D, C)`` (float32, CPU): per class, the normalized mean of its template embeddings."""
+    """Class weights ``(D, C)`` (float32, CPU): per class, the normalized mean of its normalized template
+    embeddings, by open_clip's ``build_zero_shot_classifier`` (all prompts in one pass), with the model in
+    eval mode for the pass."""
     if len(classnames) == 0:
         raise ValueError("zeroshot_classifier: classnames is empty")
-    template_list = get_templates(templates)
-    # One flat pass over all prompts batches far better than one encode call per class.
-    prompts = [fill_template(t, name) for name in classnames for t in template_list]
-    embeddings = encode_texts(model, tokenizer, prompts, device)
-    per_class = embeddings.view(len(classnames), len(template_list), -1).mean(dim=1)
-    return F.normalize(per_class, dim=-1).T.contiguous()
+    fillers = [partial(fill_template, t) for t in get_templates(templates)]
+    was_training = model.training
+    model.eval()
+    try:
+        weights = build_zero_shot_classifier(
+            model, tokenizer, list(classnames), fillers, num_classes_per_batch=None, device=device
+        )
+    finally:
+        model.train(was_training)
+    return weights.float().cpu().contiguous()
 
 
 def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> None:
@@ -75,24 +81,3 @@ def classification_metrics(logits: torch.Tensor, targets: torch.Tensor, num_clas
         "top5": 100.0 * correct.any(dim=1).float().mean().item(),
         "mean_per_class_recall": 100.0 * per_class_recall.mean().item(),
     }
-
-
-def evaluate_zeroshot(
-    model: nn.Module,
-    tokenizer: Tokenizer,
-    loader: Iterable[Any],
-    targets: Sequence[int] | torch.Tensor,
-    classnames: Sequence[str],
-    templates: str | Path | Sequence[str],
-    device: torch.device | str,
-) -> dict[str, float]:
-    """Encode the images of ``loader`` (unshuffled, aligned with ``targets``) and classify them zero-shot."""
-    image_emb = encode_images(model, loader, device, desc="zero-shot images")
-    targets = torch.as_tensor(targets, dtype=torch.long)
-    if targets.shape[0] != image_emb.shape[0]:
-        raise ValueError(
-            f"evaluate_zeroshot: the loader gave {image_emb.shape[0]} images but there are {targets.shape[0]} targets"
-        )
-    classifier = zeroshot_classifier(model, tokenizer, classnames, templates, device)
-    # No logit scale: metrics depend only on the ranking of cosine similarities.
-    return classification_metrics(image_emb @ classifier, targets, len(classnames))

@@ -12,7 +12,8 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -40,15 +41,22 @@ class StepOutput:
 
 @dataclass
 class MethodContext:
-    """What a method may learn about its data before training (set once by the engine/CLI).
+    """What a method may learn about its data before training (set once by the run).
 
-    ``keywords`` is the keyword vocabulary (S-CLIP); ``tokenizer`` turns text into model input;
-    ``extra`` carries task-specific data (e.g. labeled label matrix for multi-label methods).
+    ``tokenizer`` turns text into model input; ``keywords`` is the keyword vocabulary (S-CLIP);
+    ``n_paired`` the number of paired images (S-CLIP's paired bank). Tasks with more to say subclass it
+    (``ssclip.methods.multilabel.MultiLabelContext``).
     """
 
     tokenizer: Callable[[list[str]], Any] | None = None
     keywords: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    n_paired: int = 0
+
+
+class Artifact(Protocol):
+    """Something a method computed that the run keeps beside its metrics (e.g. CSA's label contexts)."""
+
+    def save(self, folder: Path) -> list[Path]: ...
 
 
 class Method(nn.Module):
@@ -57,7 +65,9 @@ class Method(nn.Module):
 
     name: str = ""
     task: str = ""  # the `ssclip train --task` it belongs to: "captions" or "multilabel"
-    uses_unpaired: bool = False  # whether the engine must feed the unpaired/unlabeled stream
+    uses_unpaired: bool = False  # whether the run must feed the unpaired/unlabeled stream
+    uses_keywords: bool = False  # whether the run must choose a keyword vocabulary (S-CLIP)
+    trains: bool = True  # False: the run only evaluates (e.g. zero-shot)
     # Options that take one of a few names: checked by check_choices, listed by `ssclip methods NAME`.
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
@@ -72,6 +82,10 @@ class Method(nn.Module):
 
     def setup(self, context: MethodContext) -> None:  # noqa: B027 - optional hook
         """Called once before training."""
+
+    def artifacts(self) -> dict[str, Artifact]:
+        """What the run should save once set up, by name (process 0 writes them; a method writes no file)."""
+        return {}
 
     def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         raise NotImplementedError

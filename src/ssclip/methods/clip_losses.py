@@ -1,6 +1,8 @@
-"""The losses every S-CLIP-family method is built from: CLIP's contrastive loss and a soft cross-entropy.
+"""What every S-CLIP-family method is built from: CLIP's contrastive loss and a float32 similarity.
 
-Pure functions on (already normalized) features and logits; the methods decide what to feed them.
+Pure functions on (already normalized) features; the methods decide what to feed them. The soft cross-entropy
+of the caption pseudo-labels is PyTorch's own: ``F.cross_entropy(logits, target_probs)`` takes class
+probabilities as targets (used as given: neither detached nor renormalized).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["clip_contrastive_loss", "soft_cross_entropy", "similarity_fp32"]
+__all__ = ["clip_contrastive_loss", "similarity_fp32"]
 
 
 def clip_contrastive_loss(
@@ -48,18 +50,6 @@ def clip_contrastive_loss(
     logits_per_text = logit_scale * text_features @ candidate_images.T  # (N, N + M); positives come first
     labels = torch.arange(image_features.shape[0], device=image_features.device)
     return 0.5 * (F.cross_entropy(logits_per_image.float(), labels) + F.cross_entropy(logits_per_text.float(), labels))
-
-
-def soft_cross_entropy(logits: Tensor, target_probs: Tensor) -> Tensor:
-    """Mean over rows of ``-sum_k target[k] * log_softmax(logits)[k]``; targets are used as given (not
-    detached, not renormalized), so a caller that wants a stop-gradient detaches them itself."""
-    if logits.shape != target_probs.shape or logits.dim() != 2:
-        raise ValueError(
-            "soft_cross_entropy: logits and target_probs must both be (rows, classes); got "
-            f"{tuple(logits.shape)} and {tuple(target_probs.shape)}"
-        )
-    # float32 whatever the autocast dtype: the targets can be small and the log-probabilities large.
-    return -(target_probs.float() * logits.float().log_softmax(-1)).sum(-1).mean()
 
 
 def similarity_fp32(a: Tensor, b: Tensor) -> Tensor:

@@ -16,17 +16,17 @@ from torch.nn import functional as F
 
 from ssclip.methods.base import METHODS
 from ssclip.methods.clip_losses import similarity_fp32
-from ssclip.methods.sclip import PseudoLabelMethod
+from ssclip.methods.sclip import CaptionPseudoLabelMethod
 
 __all__ = ["HardPL"]
 
 
 @METHODS.register("hard-pl")
-class HardPL(PseudoLabelMethod):
+class HardPL(CaptionPseudoLabelMethod):
     """Contrastive loss on the pairs + CE to the nearest paired image's caption (see the module docstring).
 
     The argmax target carries no gradient. Other options are those of
-    :class:`ssclip.methods.sclip.PseudoLabelMethod`.
+    :class:`ssclip.methods.sclip.CaptionPseudoLabelMethod`.
     """
 
     name = "hard-pl"

@@ -21,7 +21,7 @@ on top of them. Differences from the public code, each deliberate (see ref-sclip
   left out of the keyword mean by default (``keyword_empty_rows="count"`` keeps the code's behaviour);
 - whether gradients flow through the plan is an option (``detach_plan``, default False as in the code).
 
-:class:`PseudoLabelMethod` holds everything but the caption target, so Hard-PL and Soft-PL (``hard_pl.py``,
+:class:`CaptionPseudoLabelMethod` holds everything but the caption target, so Hard-PL and Soft-PL (``hard_pl.py``,
 ``soft_pl.py``) are this method with another target -- exactly how the paper's code implements them.
 """
 
@@ -32,21 +32,22 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ssclip.methods.base import METHODS, Gather, Method, MethodContext, StepOutput, no_gather
-from ssclip.methods.clip_losses import clip_contrastive_loss, similarity_fp32, soft_cross_entropy
+from ssclip.methods.clip_losses import clip_contrastive_loss, similarity_fp32
 from ssclip.pseudo.bank import PairedBank
 from ssclip.pseudo.keywords import keyword_targets, partial_label_loss
 from ssclip.pseudo.sinkhorn import row_normalized, sinkhorn_log
 
-__all__ = ["PseudoLabelMethod", "SClip"]
+__all__ = ["CaptionPseudoLabelMethod", "SClip"]
 
 PSEUDO_LABEL_LOSSES = ("caption", "keyword")
 KEYWORD_WEIGHTINGS = ("softmax", "uniform", "linear")
 EMPTY_ROW_RULES = ("skip", "count")
 
 
-class PseudoLabelMethod(Method):
+class CaptionPseudoLabelMethod(Method):
     """Contrastive loss on the pairs + caption-level and/or keyword-level pseudo-label losses on the unpaired
     images. Subclasses define the caption target :meth:`pseudo_targets`.
 
@@ -63,7 +64,7 @@ class PseudoLabelMethod(Method):
             keyword, as in the paper.
         paired_bank: let the pseudo-labels range over every paired item, not only the batch's: a bank
             (:class:`ssclip.pseudo.bank.PairedBank`) keeps each paired item's latest image and caption
-            embeddings. Off by default (the paper's in-batch targets); needs ``MethodContext.extra["n_paired"]``
+            embeddings. Off by default (the paper's in-batch targets); needs ``MethodContext.n_paired``
             and ``batch["paired_index"]``.
     """
 
@@ -108,7 +109,7 @@ class PseudoLabelMethod(Method):
         self.paired_bank = bool(paired_bank)
         self.bank: PairedBank | None = None  # built in setup(), once the number of paired items is known
         self.uses_unpaired = bool(losses) or self.unpaired_negatives
-        self.uses_keywords = "keyword" in losses  # read by the run builder to choose a vocabulary
+        self.uses_keywords = "keyword" in losses  # read by the run to choose a vocabulary
         self.keywords: list[str] = []
         # Tokenized once in setup(); a non-persistent buffer so it follows the method to its device but is not
         # tied to a checkpoint (the vocabulary is part of the run config).
@@ -124,10 +125,10 @@ class PseudoLabelMethod(Method):
 
     def setup(self, context: MethodContext) -> None:
         if self.paired_bank:
-            n_paired = context.extra.get("n_paired")
+            n_paired = context.n_paired
             if not isinstance(n_paired, int) or n_paired < 1:
                 raise ValueError(
-                    f"{self.name}: paired_bank needs MethodContext.extra['n_paired'], the number of paired items "
+                    f"{self.name}: paired_bank needs MethodContext.n_paired, the number of paired items "
                     f"(a positive int), got {n_paired!r}"
                 )
             self.bank = PairedBank(n_paired)
@@ -196,7 +197,8 @@ class PseudoLabelMethod(Method):
 
         if "caption" in self.losses:
             caption_logits = scale * unpaired @ ref_texts.T
-            losses["caption_pl"] = weight * soft_cross_entropy(caption_logits, targets)
+            # Soft cross-entropy (targets are class probabilities), in float32 whatever the autocast dtype.
+            losses["caption_pl"] = weight * F.cross_entropy(caption_logits.float(), targets.float())
         if "keyword" in self.losses:
             keyword_features = model.encode_text(keyword_tokens, normalize=True)
             keyword_logits = scale * unpaired @ keyword_features.T
@@ -251,10 +253,10 @@ def _mean_entropy(probs: Tensor) -> Tensor:
 
 
 @METHODS.register("sclip")
-class SClip(PseudoLabelMethod):
+class SClip(CaptionPseudoLabelMethod):
     """S-CLIP: the caption target is the row-normalized entropic OT plan between unpaired and paired images.
 
-    Args (besides those of :class:`PseudoLabelMethod`):
+    Args (besides those of :class:`CaptionPseudoLabelMethod`):
         detach_plan: no gradient through the plan (the paper's code lets it flow, into the image features
             and, through reg = 1/s, into the temperature).
         ot_iters: Sinkhorn iterations, all executed (10 in the paper).

@@ -15,16 +15,16 @@ from torch import Tensor
 
 from ssclip.methods.base import METHODS
 from ssclip.methods.clip_losses import similarity_fp32
-from ssclip.methods.sclip import PseudoLabelMethod
+from ssclip.methods.sclip import CaptionPseudoLabelMethod
 
 __all__ = ["SoftPL"]
 
 
 @METHODS.register("soft-pl")
-class SoftPL(PseudoLabelMethod):
+class SoftPL(CaptionPseudoLabelMethod):
     """Contrastive loss on the pairs + soft CE to the image-similarity softmax (see the module docstring).
 
-    Args: those of :class:`ssclip.methods.sclip.PseudoLabelMethod`; ``detach_target`` (default False, as in
+    Args: those of :class:`ssclip.methods.sclip.CaptionPseudoLabelMethod`; ``detach_target`` (default False, as in
     the paper's code) stops the gradient through the target into the image features and the temperature.
     """
 

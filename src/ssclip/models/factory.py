@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import open_clip
 import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -389,12 +388,3 @@ def load_clip(folder: str | Path) -> CLIPBundle:
         tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     name = payload.get("ssclip", {}).get("source_model", str(folder))
     return CLIPBundle(model, train_tf, eval_tf, tokenizer, name, cfg, preprocess)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) in one call."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

@@ -14,9 +14,33 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ssclip.models.dense import DenseFeatures, TowerAdapter, tower_adapter
+from ssclip.models.dense import (
+    DenseFeatures,
+    ModifiedResNetAdapter,
+    OpenClipViTAdapter,
+    TimmCNNAdapter,
+    TowerAdapter,
+    tower_adapter,
+)
 
 TEXT_TRAINABLE = ("all", "proj", "none")
+REGIMES = ("cached", "full")
+# The cached regime's default split, counted from the tower's last stage: a ViT's last stage is one block,
+# too little to adapt alone, so two train; a CNN's last stage is a whole resolution level.
+DEFAULT_SPLITS: dict[type[TowerAdapter], int] = {TimmCNNAdapter: -1, OpenClipViTAdapter: -2, ModifiedResNetAdapter: -1}
+
+
+def resolve_image_split(model: nn.Module, regime: str, image_split: int | None) -> int:
+    """The number of frozen (cached) image-tower stages: 0 in the full regime, else ``image_split`` or the
+    tower's default."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {', '.join(REGIMES)}; got {regime!r}")
+    if regime == "full":
+        return 0
+    if image_split is None:
+        adapter = tower_adapter(model)
+        image_split = adapter.num_stages + DEFAULT_SPLITS.get(type(adapter), -1)
+    return image_split
 
 
 class TrainableCLIP(nn.Module):

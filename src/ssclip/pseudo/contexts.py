@@ -4,7 +4,8 @@ Pipeline: labeled multi-label targets -> symmetric non-negative co-occurrence af
 spectral clustering into K contexts -> per-image multi-hot context targets ("the image contains some label
 of context m"). Contexts are computed once from the labeled set (the only ground truth) and saved as JSON
 so that training and analysis use the same grouping; :func:`plot_contexts` draws the grouped affinity
-matrix, like the paper's figure of COCO context clusters.
+matrix, like the paper's figure of COCO context clusters. :class:`LabelContexts` holds one grouping and
+saves both (``contexts.json``, ``contexts.png``): it is what CSA hands the run to keep.
 
 Isolated classes, i.e. classes with an all-zero affinity row (never labeled, or only ever labeled alone),
 carry no co-occurrence information. Spectral clustering would otherwise spend a whole context on each of
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -32,6 +34,7 @@ __all__ = [
     "save_contexts",
     "load_contexts",
     "plot_contexts",
+    "LabelContexts",
 ]
 
 _FORMAT = "ssclip.contexts/v1"
@@ -269,3 +272,30 @@ def plot_contexts(
     path = Path(path)
     figure.savefig(path, dpi=120)
     return path
+
+
+@dataclass
+class LabelContexts:
+    """A class -> context grouping with the affinity it came from: an artifact of a run (CSA's contexts).
+
+    ``assignment`` (C,) context ids, ``affinity`` (C, C) the class affinity that was clustered, ``classnames``
+    the C class names.
+    """
+
+    assignment: np.ndarray
+    affinity: np.ndarray
+    classnames: list[str]
+
+    def save(self, folder: Path) -> list[Path]:
+        """Write ``contexts.json`` (:func:`save_contexts`) and ``contexts.png`` (:func:`plot_contexts`) into
+        ``folder`` (created if needed); returns the files written. Without matplotlib only the JSON, the
+        record, is written, with a warning (the figure is a convenience)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [folder / "contexts.json"]
+        save_contexts(written[0], self.assignment, self.classnames)
+        try:
+            written.append(plot_contexts(self.affinity, self.assignment, self.classnames, folder / "contexts.png"))
+        except ImportError as error:
+            warnings.warn(f"contexts.png not written: {error}", stacklevel=2)
+        return written

@@ -10,8 +10,7 @@ It turns caption records into what the engine and the methods consume:
 from __future__ import annotations
 
 import logging
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ssclip.data.split import split_labeled
-from ssclip.data.transforms import transforms_for
 from ssclip.data.types import ImageCaptions
-from ssclip.engine.cache import ViewSpec, build_view_cache
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
-from ssclip.engine.trainer import resolve_device
+from ssclip.eval.embed import encode_images, encode_texts
 from ssclip.eval.retrieval import retrieval_metrics
-from ssclip.eval.zeroshot import classification_metrics
-from ssclip.models.factory import CLIPBundle
-from ssclip.models.trainable import TrainableCLIP
+from ssclip.eval.zeroshot import classification_metrics, zeroshot_classifier
 from ssclip.pseudo.keywords import keyword_presence, load_keyword_file, mine_keywords
-from ssclip.tasks.stores import CachedViewStore, InputStore, PixelStore
+from ssclip.tasks.stores import InputStore
 
 log = logging.getLogger(__name__)
-
-REGIMES = ("cached", "full")
-DEFAULT_SPLITS = {"TimmCNNAdapter": -1, "OpenClipViTAdapter": -2, "ModifiedResNetAdapter": -1}
 
 
 @dataclass
@@ -54,52 +45,6 @@ class CaptionTaskConfig:
     aerial_augmentation: bool = True
     cache_dir: str | None = ".cache/ssclip"
     templates: list[str] = field(default_factory=lambda: ["an aerial photograph of {}."])
-
-
-def resolve_image_split(model: TrainableCLIP | nn.Module, regime: str, image_split: int | None) -> int:
-    if regime == "full":
-        return 0
-    from ssclip.models.dense import tower_adapter
-
-    adapter = tower_adapter(model)
-    if image_split is None:
-        image_split = adapter.num_stages + DEFAULT_SPLITS.get(type(adapter).__name__, -1)
-    return image_split
-
-
-def make_store(
-    bundle: CLIPBundle,
-    model: TrainableCLIP,
-    records: Sequence[ImageCaptions],
-    cfg: CaptionTaskConfig,
-    name: str,
-    n_views: int,
-    strength: str = "weak",
-    device: torch.device | str = "cpu",
-) -> InputStore:
-    """Inputs for ``records`` in the configured regime (cached views are computed once and reused)."""
-    train_tf = transforms_for(bundle.preprocess_cfg, strength=strength, aerial=cfg.aerial_augmentation)
-    images = [r.image for r in records]
-    stream = zlib.crc32(name.encode())  # the weak and strong stores of the same images draw differently
-    if model.image_split == 0:
-        return PixelStore(images, train_tf, bundle.eval_transform, cfg.seed, stream)
-    spec = ViewSpec(train_tf if n_views > 1 else None, bundle.eval_transform, n_views, cfg.view_seed, name)
-    model_id = f"{bundle.name}|split={model.image_split}"
-    keys = [r.key or str(i) for i, r in enumerate(records)]
-    was_training = model.training
-    model.eval()  # frozen BatchNorm statistics for the cached part
-    views = build_view_cache(
-        model.lower,
-        model.adapter.lower_parameters(model.image_split),
-        model_id,
-        images,
-        keys,
-        spec,
-        cfg.cache_dir,
-        resolve_device(device),
-    )
-    model.train(was_training)
-    return CachedViewStore(views, cfg.seed, stream=stream)
 
 
 def choose_keywords(source: str, paired: Sequence[ImageCaptions], classnames: Sequence[str]) -> list[str]:
@@ -173,25 +118,10 @@ def _labels_tensor(labels: Sequence[int | None] | None) -> Tensor | None:
     return torch.as_tensor(list(labels), dtype=torch.long)
 
 
-@torch.no_grad()
-def encode_store(model: nn.Module, store: InputStore, device: torch.device | str, batch_size: int = 128) -> Tensor:
-    feats = []
+def store_batches(store: InputStore, batch_size: int = 128) -> Iterator[Tensor]:
+    """A store's evaluation views in order, in batches: what :func:`ssclip.eval.embed.encode_images` consumes."""
     for start in range(0, len(store), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(store)))
-        feats.append(model.encode_image(store.eval(idx).to(device), normalize=True).float().cpu())
-    return torch.cat(feats)
-
-
-@torch.no_grad()
-def encode_text_list(model: nn.Module, tokenizer: Callable, texts: Sequence[str], device, batch_size: int = 256):
-    out = []
-    for start in range(0, len(texts), batch_size):
-        out.append(
-            model.encode_text(tokenizer(list(texts[start : start + batch_size])).to(device), normalize=True)
-            .float()
-            .cpu()
-        )
-    return torch.cat(out)
+        yield store.eval(np.arange(start, min(start + batch_size, len(store))))
 
 
 class CaptionEvaluator:
@@ -214,23 +144,11 @@ class CaptionEvaluator:
         self.targets = None if any(v is None for v in labels) else torch.as_tensor(labels)
 
     def __call__(self, model: nn.Module, epoch: int = 0) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
-        image_emb = encode_store(model, self.store, self.device)
-        text_emb = encode_text_list(model, self.tokenizer, self.texts, self.device)
+        image_emb = encode_images(model, store_batches(self.store), self.device, desc="eval images")
+        text_emb = encode_texts(model, self.tokenizer, self.texts, self.device)
         metrics = retrieval_metrics(image_emb, text_emb, self.text_to_image)
         if self.classnames and self.targets is not None:
-            prompts = [t.format(c) for c in self.classnames for t in self.templates]
-            cls = encode_text_list(model, self.tokenizer, prompts, self.device)
-            cls = cls.view(len(self.classnames), len(self.templates), -1).mean(1)
-            cls = torch.nn.functional.normalize(cls, dim=-1)
-            zs = classification_metrics(image_emb @ cls.T, self.targets, len(self.classnames))
+            head = zeroshot_classifier(model, self.tokenizer, self.classnames, self.templates, self.device)
+            zs = classification_metrics(image_emb @ head, self.targets, len(self.classnames))
             metrics.update({f"zeroshot_{k}": v for k, v in zs.items()})
-        model.train(was_training)
         return {k: float(v) for k, v in metrics.items()}
-
-
-def split_paired(records: Sequence[ImageCaptions], label_ratio: float, seed: int):
-    """Seeded split over images: the paired ones keep all captions, the others lose theirs."""
-    labeled, unlabeled = split_labeled(len(records), label_ratio, seed)
-    return [records[i] for i in labeled], [records[i] for i in unlabeled]

@@ -7,7 +7,7 @@ the multi-label predecessors (CAP) do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ class MultiLabelTaskConfig:
     unlabeled_batch_size: int = 48
     templates: list[str] = field(default_factory=lambda: ["an aerial photograph of {}."])
     aerial_augmentation: bool = True
+    view_seed: int = 0  # seed of the cached augmentations (as the caption task's)
     cache_dir: str | None = ".cache/ssclip"
     decision_rule: str = "prior"  # for CF1/OF1: class-wise thresholds matching labeled label frequencies
 
@@ -122,7 +123,3 @@ class MultiLabelEvaluator:
         probs = self.probabilities(model)
         thresholds = self.rule.thresholds(probs, self.prior if self.rule.kind == "prior" else None)
         return multilabel_metrics(probs, self.labels, thresholds)
-
-
-def label_prior(labels: np.ndarray, rows: Sequence[int]) -> Tensor:
-    return torch.as_tensor(np.asarray(labels)[np.asarray(rows)].mean(0), dtype=torch.float32)

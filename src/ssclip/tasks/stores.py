@@ -6,6 +6,7 @@ of (seed, epoch, item), so resumed runs see the same inputs.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -13,7 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ssclip.data.transforms import transforms_for
 from ssclip.data.types import ImageRef, load_image
+from ssclip.engine.cache import ViewSpec, build_view_cache
+from ssclip.engine.devices import resolve_device
+from ssclip.models.factory import CLIPBundle
+from ssclip.models.trainable import TrainableCLIP
 
 
 class InputStore(Protocol):
@@ -91,3 +97,47 @@ class SubsetStore:
 
     def eval(self, idx: np.ndarray) -> Tensor:
         return self.store.eval(self.indices[idx])
+
+
+class StoreSettings(Protocol):
+    """The fields of a task config that say how its inputs are made (both tasks' configs have them)."""
+
+    seed: int
+    view_seed: int
+    aerial_augmentation: bool
+    cache_dir: str | None
+
+
+def make_store(
+    bundle: CLIPBundle,
+    model: TrainableCLIP,
+    images: Sequence[ImageRef],
+    keys: Sequence[str],
+    cfg: StoreSettings,
+    name: str,
+    n_views: int,
+    strength: str = "weak",
+    device: torch.device | str = "cpu",
+) -> InputStore:
+    """Inputs for ``images`` in the model's regime: pixels (``image_split == 0``) or cached lower-tower views,
+    computed once and reused across runs (the cache is keyed by model, weights, transform, ``keys`` and bytes)."""
+    train_tf = transforms_for(bundle.preprocess_cfg, strength=strength, aerial=cfg.aerial_augmentation)
+    stream = zlib.crc32(name.encode())  # the weak and strong stores of the same images draw differently
+    if model.image_split == 0:
+        return PixelStore(images, train_tf, bundle.eval_transform, cfg.seed, stream)
+    spec = ViewSpec(train_tf if n_views > 1 else None, bundle.eval_transform, n_views, cfg.view_seed, name)
+    model_id = f"{bundle.name}|split={model.image_split}"
+    was_training = model.training
+    model.eval()  # frozen BatchNorm statistics for the cached part
+    views = build_view_cache(
+        model.lower,
+        model.adapter.lower_parameters(model.image_split),
+        model_id,
+        list(images),
+        list(keys),
+        spec,
+        cfg.cache_dir,
+        resolve_device(device),
+    )
+    model.train(was_training)
+    return CachedViewStore(views, cfg.seed, stream=stream)

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ssclip.eval.zeroshot import zeroshot_classifier
 from ssclip.models.dense import DenseFeatures
 
 __all__ = [
@@ -56,24 +57,12 @@ def class_text_embeddings(
     classnames: Sequence[str],
     templates: Sequence[str],
 ) -> Tensor:
-    """(C, D) unit-norm class embeddings: per class, the normalized mean of its normalized prompt embeddings.
-
-    Prompts are ``template.format(classname)``; the text tower runs on the device of the model's parameters.
-    """
-    if not classnames:
-        raise ValueError("class_text_embeddings: classnames is empty")
+    """(C, D) unit-norm class embeddings on the CPU: the zero-shot classifier's weights
+    (:func:`ssclip.eval.zeroshot.zeroshot_classifier`), with the text tower on the device of the model."""
     if not templates or any("{}" not in t for t in templates):
         raise ValueError(f"class_text_embeddings: every template must contain '{{}}', got {list(templates)}")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    prompts = [t.format(c) for c in classnames for t in templates]
-    tokens = tokenizer(prompts)
-    tokens = tokens.to(device) if isinstance(tokens, Tensor) else tokens
-    emb = model.encode_text(tokens, normalize=True).float()
-    model.train(was_training)
-    emb = emb.view(len(classnames), len(templates), -1).mean(1)
-    return F.normalize(emb, dim=-1).cpu()
+    return zeroshot_classifier(model, tokenizer, classnames, list(templates), device).T.contiguous()
 
 
 class LabelSpecificPooling(nn.Module):

@@ -9,9 +9,9 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
+
+from ssclip.app.config import load_config, parse_key_values, split_config
 
 DESCRIPTION = """\
 Semi-supervised adaptation of CLIP to specialist domains.
@@ -168,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--lr", type=float, default=None, help="peak learning rate (default: --config's, else TrainConfig's 5e-5)"
     )
-    tr.add_argument("--config", default=None, help="YAML config file or a preset name from configs/")
+    tr.add_argument(
+        "--config",
+        default=None,
+        help="YAML config file, or the name of a preset shipped with ssclip (ucm-sclip, ucm-multilabel)",
+    )
     tr.add_argument(
         "--set",
         action="append",
@@ -234,56 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _key_values(items: list[str], flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` flags as a dict, values read as YAML."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
-
-
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def load_config(spec: str | None) -> dict[str, Any]:
-    import yaml
-
-    if spec is None:
-        return {}
-    path = Path(spec)
-    if not path.is_file():
-        path = Path(__file__).resolve().parents[2] / "configs" / f"{spec}.yaml"
-    if not path.is_file():
-        raise SystemExit(f"config {spec!r}: no such file, and no preset configs/{spec}.yaml")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise SystemExit(f"{path}: expected a mapping of settings at the top level")
-    return data
-
-
-def split_config(cfg: dict[str, Any], *dataclasses: type) -> list[dict[str, Any]]:
-    """Split a flat config into the settings of each dataclass. A setting several of them know (``seed``: the
-    split of labeled images and the training run) goes to every one of them."""
-    known = [{f.name for f in fields(dc)} for dc in dataclasses]
-    parts: list[dict[str, Any]] = [{} for _ in dataclasses]
-    for key, value in cfg.items():
-        if key in ("method_options", "method", "task"):
-            continue
-        owners = [part for names, part in zip(known, parts, strict=True) if key in names]
-        for part in owners:
-            part[key] = tuple(value) if isinstance(value, list) and key == "betas" else value
-        if not owners:
-            allowed = sorted(set().union(*known) | {"method_options", "method", "task"})
-            raise SystemExit(f"config: unknown setting {key!r}; known settings: {', '.join(allowed)}")
-    return parts
-
-
 def cmd_models(_: argparse.Namespace) -> int:
     from ssclip.models.factory import OFFLINE_MODELS, list_models
 
@@ -337,7 +291,7 @@ def _source(args: argparse.Namespace):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ssclip.evaluate import evaluate_source
+    from ssclip.eval.source import evaluate_source
 
     bundle = _bundle(args)
     source = _source(args)
@@ -378,9 +332,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "lr": args.lr,
     }
-    cfg.update(_key_values(args.set, "--set"))
+    cfg.update(parse_key_values(args.set, "--set"))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
-    method_options = {**(cfg.get("method_options") or {}), **_key_values(args.method_option, "--method-option")}
+    method_options = {**(cfg.get("method_options") or {}), **parse_key_values(args.method_option, "--method-option")}
     from ssclip.methods import create_method
 
     try:  # a misspelt method or option fails here, before any data or model is loaded
@@ -395,8 +349,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     source = _source(args)
     bundle = _bundle(args)
     if args.task == "captions":
-        from ssclip.runs import train_captions
         from ssclip.tasks.captions import CaptionTaskConfig
+        from ssclip.tasks.train import train_captions
 
         train_part, task_part = split_config(cfg, TrainConfig, CaptionTaskConfig)
         summary = train_captions(
@@ -413,7 +367,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             device=args.device,
         )
     else:
-        from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel
+        from ssclip.tasks.train import MultiLabelTaskConfig, train_multilabel
 
         train_part, task_part = split_config(cfg, TrainConfig, MultiLabelTaskConfig)
         summary = train_multilabel(
@@ -444,7 +398,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ssclip.demo import run_demo, run_multilabel_demo
+    from ssclip.app.demo import run_demo, run_multilabel_demo
 
     run = run_multilabel_demo if args.task == "multilabel" else run_demo
     default_output = "runs/demo-multilabel" if args.task == "multilabel" else "runs/demo"

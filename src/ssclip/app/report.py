@@ -6,24 +6,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # not pyplot: no global backend or figure state for a library to set
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ssclip.engine.logger import read_log  # noqa: E402
+from ssclip.engine.logger import read_log
 
 
-def _finish(ax: plt.Axes, grid_axis: str = "both") -> None:
+def _finish(ax: Axes, grid_axis: str = "both") -> None:
     ax.grid(axis=grid_axis, alpha=0.3)
     ax.legend(fontsize=8)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -47,7 +44,8 @@ def plot_training_curves(
     ``references`` (``{name: {metric: value}}``, e.g. a method that does not train) are drawn as dashed
     horizontal lines on the metric panels.
     """
-    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.2 * (1 + len(metrics)), 3.4))
+    fig = Figure(figsize=(4.2 * (1 + len(metrics)), 3.4))
+    axes = fig.subplots(1, 1 + len(metrics))
     for i, (name, folder) in enumerate(runs.items()):
         log = read_log(folder / "log.jsonl")
         train = [r for r in log if r["kind"] == "train"]
@@ -76,7 +74,8 @@ def plot_training_curves(
 
 def plot_final_bars(results: Mapping[str, Mapping[str, float]], keys: Sequence[str], path: Path) -> Path:
     names = list(results)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(keys), 3.4))
+    fig = Figure(figsize=(1.6 + 1.3 * len(keys), 3.4))
+    ax = fig.subplots()
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
         xs = [k + i * width for k in range(len(keys))]
@@ -97,7 +96,8 @@ def plot_step_metric(folder: Path, key: str, path: Path, title: str, window: int
         sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
         for i in range(len(values))
     ]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     ax.plot(steps, values, alpha=0.3, lw=1)
     ax.plot(steps, smooth, lw=2, label=f"moving mean ({window} steps)")
     ax.set(title=title, xlabel="step", ylabel="%", ylim=(0, 100))
@@ -115,7 +115,8 @@ def plot_epoch_metrics(
     series = {key: [r for r in log if key in r] for key in keys}
     if not any(series.values()):
         return None
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     for key, records in series.items():
         if records:
             ax.plot([r["epoch"] for r in records], [r[key] for r in records], marker=".", label=keys[key])

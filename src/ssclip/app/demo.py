@@ -21,28 +21,27 @@ from pathlib import Path
 
 import numpy as np
 
-from ssclip.data.synthetic import SyntheticAerial, generate_synthetic, make_splits
-from ssclip.data.types import MultiLabelSet
-from ssclip.engine.logger import read_log
-from ssclip.engine.trainer import TrainConfig
-from ssclip.models.factory import CLIPBundle, create_clip
-from ssclip.report import (
+from ssclip.app.report import (
     markdown_table,
     plot_epoch_metrics,
     plot_final_bars,
     plot_step_metric,
     plot_training_curves,
 )
-from ssclip.runs import train_captions
-from ssclip.runs_multilabel import MultiLabelTaskConfig, train_multilabel
+from ssclip.data.synthetic import SyntheticAerial, generate_synthetic, make_splits
+from ssclip.data.types import MultiLabelSet
+from ssclip.engine.logger import read_log
+from ssclip.engine.trainer import TrainConfig
+from ssclip.models.factory import CLIPBundle, create_clip
 from ssclip.tasks.captions import CaptionTaskConfig
+from ssclip.tasks.train import MultiLabelTaskConfig, train_captions, train_multilabel
 
 METHODS = ("supervised", "sclip")
 COLUMNS = ["method", "zeroshot_top1", "i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "mean_recall"]
 
 MULTILABEL_METHODS = ("zero-shot", "labeled-only", "csa")  # zero-shot does not train: the reference
 MULTILABEL_COLUMNS = ["method", "mAP", "CF1", "OF1"]
-# What PseudoLabelMethod.on_epoch_start logs (kind "epoch") once pseudo-labels are on, in percent.
+# What ThresholdPseudoLabelMethod.on_epoch_start logs (kind "epoch") once pseudo-labels are on, in percent.
 PSEUDO_LABEL_KEYS = {"pseudo_precision": "precision", "pseudo_recall": "recall"}
 
 

@@ -1,4 +1,5 @@
-"""Evaluate any model on any data source: zero-shot classification, retrieval, multi-label metrics."""
+"""Evaluate any model on any data source (what ``ssclip eval`` runs): zero-shot classification, retrieval,
+multi-label metrics."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from torch.utils.data import DataLoader
 from ssclip.data.datasets import ImageDataset
 from ssclip.data.sources import DataSource
 from ssclip.data.types import ImageRef
-from ssclip.engine.trainer import resolve_device
+from ssclip.engine.devices import resolve_device
 from ssclip.eval.embed import encode_images, encode_texts
 from ssclip.eval.multilabel import DecisionRule, multilabel_metrics
 from ssclip.eval.retrieval import retrieval_metrics
 from ssclip.eval.templates import get_templates
 from ssclip.eval.zeroshot import classification_metrics, zeroshot_classifier
 from ssclip.models.factory import CLIPBundle
+from ssclip.pseudo.thresholds import label_prior
 
 
 def _image_features(bundle: CLIPBundle, images: Sequence[ImageRef], device, batch_size: int = 64) -> torch.Tensor:
@@ -68,7 +70,7 @@ def evaluate_source(
         prior = None
         if rule.kind == "prior":
             train_rows = source.rows("train") if split is not None else source.rows(None)
-            prior = torch.as_tensor(source.multilabel.labels[train_rows].mean(0), dtype=torch.float32)
+            prior = label_prior(torch.as_tensor(source.multilabel.labels[train_rows]))
         thresholds = rule.thresholds(probs, prior)
         results["multilabel"] = {
             **multilabel_metrics(probs, torch.as_tensor(ml.labels), thresholds),
