@@ -1,4 +1,4 @@
-"""UCM multi-label benchmark of the CSA family (DESIGN.md protocol at CPU scale).
+"""UCM multi-label benchmark of the CSA family (the CSA paper's protocol at CPU scale).
 
 Train split 1680 images with the 17 UC Merced multi-labels; a seeded 5%, 10% or 20% keep their labels, the
 rest are unlabeled; seeds 0-2. Methods: zero-shot, labeled-only, cap, csa, csa-no-context. Test split (210):

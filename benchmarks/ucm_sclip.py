@@ -1,4 +1,4 @@
-"""UCM benchmark of the S-CLIP family (DESIGN.md protocol at CPU scale).
+"""UCM benchmark of the S-CLIP family (the S-CLIP paper's protocol at CPU scale).
 
 Train split 1680 images; a seeded 10% keep their 5 captions (one sampled per step), the rest are unpaired;
 seeds 0-2. Methods: initial model, supervised 10%, hard-pl, soft-pl, sclip (the paper's in-batch pseudo-labels),

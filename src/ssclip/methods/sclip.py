@@ -12,7 +12,7 @@ text embeddings, h the embeddings of the K keywords, s = exp(logit_scale). Over 
   the caption of its assigned paired image ``argmax_k Q[j, k]``.
 
 The 0.5 factors are the S-CLIP code's (``L = L_clip + 0.5 CE_cap + 0.5 CE_kw``); ``pl_weight`` scales both
-on top of them. Differences from the public code, each deliberate (see ref-sclip.md):
+on top of them. Differences from the public code (github.com/alinlab/s-clip, ``custom/loss.py``), each deliberate:
 
 - OT runs in float32, in the log domain, outside autocast (the code's fp16 exp-domain solver underflows);
 - the caption and keyword losses can each be switched off (the code crashes without keywords);

@@ -70,9 +70,10 @@ def test_batches_too_small_to_share_fail_before_training():
 
 def test_synchronised_batchnorm_off_cuda_is_a_clear_error(tmp_path, monkeypatch):
     """Checked in a one-process group: SyncBatchNorm exists for CUDA only, and saying so beats DDP's error."""
-    from distributed_workers import NoDropoutCLIP, PairsOnly
     from ssclip.engine.trainer import TrainConfig, Trainer
     from ssclip.methods.supervised import Supervised
+
+    from .distributed_workers import NoDropoutCLIP, PairsOnly
 
     config = TrainConfig(epochs=1, progress=False, tensorboard=False, sync_batchnorm=True)
     with pytest.raises(ValueError, match="SyncBatchNorm runs on CUDA devices only"):
@@ -81,7 +82,7 @@ def test_synchronised_batchnorm_off_cuda_is_a_clear_error(tmp_path, monkeypatch)
 
 # -- two processes ----------------------------------------------------------------------------------------
 def test_gather_and_data_parallel_gradients_equal_one_process(tmp_path):
-    from distributed_workers import gather_and_gradients
+    from .distributed_workers import gather_and_gradients
 
     mp.spawn(gather_and_gradients, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
 

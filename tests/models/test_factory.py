@@ -1,4 +1,4 @@
-"""Models: real pretrained weights offline, zero-shot start, save/load, open_clip paths, dense features."""
+"""Model creation: real pretrained weights offline, zero-shot start, save/load, open_clip paths."""
 
 from __future__ import annotations
 
@@ -9,14 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ssclip.models import create_clip, dense_features, imagenet_efficientnet_lite0, load_clip, save_clip
-from ssclip.models.trainable import TrainableCLIP
-
-
-@pytest.fixture(scope="module")
-def default_bundle():
-    torch.manual_seed(0)
-    return create_clip()
+from ssclip.models import create_clip, imagenet_efficientnet_lite0, load_clip, save_clip
 
 
 def test_imagenet_head_predicts_chelsea_as_egyptian_cat(default_bundle):
@@ -125,42 +118,6 @@ def test_open_clip_architectures_and_local_checkpoint(tiny_configs, tmp_path):
 def test_unknown_pretrained_tag_error_is_clear(tiny_configs):
     with pytest.raises(RuntimeError, match="offline default"):
         create_clip("tiny-vit-test", "no-such-tag")
-
-
-@pytest.mark.parametrize(("name", "n_tokens"), [("tiny-vit-test", 16), ("tiny-rn-test", 4)])
-def test_dense_features_open_clip_towers(tiny_configs, name, n_tokens):
-    bundle = create_clip(name)
-    model = bundle.model.eval()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        d = dense_features(model, x)
-        assert d.tokens.shape == (2, n_tokens, 32)  # ViT: 4x4 patches of 16 px; ResNet: 2x2 map (stride 32)
-        assert torch.allclose(d.pooled, model.encode_image(x), atol=1e-5)
-
-
-def test_dense_features_timm_cnn(default_bundle):
-    model = default_bundle.model.eval()
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        d = dense_features(model, x)
-        assert d.tokens.shape == (2, 49, 384)  # 7x7 map of EfficientNet-Lite0
-        # average pooling then a linear projection: the pooled embedding is the mean of projected tokens
-        assert torch.allclose(d.pooled, d.tokens.mean(1), atol=1e-4)
-        assert torch.allclose(d.pooled, model.encode_image(x), atol=1e-4)
-
-
-def test_cached_regime_matches_full_forward_and_freezes_lower(default_bundle):
-    model = default_bundle.model.eval()
-    view = TrainableCLIP(model, image_split=6)
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(view.encode_image(view.lower(x)), model.encode_image(x), atol=1e-4)
-    trainable = {n for n, p in model.visual.named_parameters() if p.requires_grad}
-    assert trainable and all(
-        n.startswith(("trunk.blocks.6", "trunk.conv_head", "trunk.bn2", "head.")) for n in trainable
-    )
-    for p in model.parameters():
-        p.requires_grad_(True)
 
 
 def test_bad_saved_folder_error_names_file(tmp_path):

@@ -1,38 +1,20 @@
-"""The training engine: deterministic streams, optimizer groups, schedule, clamp, accumulation, resume."""
+"""The trainer: logging, logit-scale clamp, accumulation, resume, checkpoints, evaluation schedule."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from ssclip.engine.checkpoint import load_checkpoint, save_atomic
+from ssclip.engine.checkpoint import load_checkpoint
 from ssclip.engine.logger import read_log
-from ssclip.engine.optim import cosine_with_warmup, parameter_groups
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
 from ssclip.engine.trainer import TrainConfig, Trainer
 from ssclip.methods.base import Method, StepOutput
 
-
-class ToyCLIP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.image = nn.Linear(6, 4)
-        self.text = nn.Embedding(10, 4)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-        self.dropout = nn.Dropout(0.3)  # consumes torch RNG: resume must restore it
-
-    def encode_image(self, x, normalize=False):
-        f = self.image(self.dropout(x))
-        return nn.functional.normalize(f, dim=-1) if normalize else f
-
-    def encode_text(self, t, normalize=False):
-        f = self.text(t).mean(1)
-        return nn.functional.normalize(f, dim=-1) if normalize else f
+from .fakes import ToyCLIP
 
 
 class ToyContrastive(Method):
@@ -74,46 +56,6 @@ def _train(out: Path, **overrides) -> Trainer:
         **{"epochs": 4, "lr": 1e-2, "warmup_steps": 2, "progress": False, "tensorboard": False, **overrides}
     )
     return Trainer(ToyCLIP(), ToyContrastive(), ToyData(), cfg, out, device="cpu")
-
-
-def test_epoch_sampler_is_a_function_of_seed_and_epoch():
-    s = EpochSampler(10, 4, seed=3)
-    assert len(s) == 3
-    a, b = s.batches(0), s.batches(0)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-    assert sorted(np.concatenate(a).tolist()) == list(range(10))
-    assert not np.array_equal(np.concatenate(s.batches(1)), np.concatenate(a))
-    assert len(EpochSampler(10, 4, 0, drop_last=True).batches(0)) == 2
-
-
-def test_infinite_sampler_covers_every_item_each_cycle_and_can_jump():
-    s = InfiniteSampler(10, 4, seed=1)
-    drawn = np.concatenate([s.next() for _ in range(5)])  # 20 draws = two full cycles
-    assert sorted(drawn[:10].tolist()) == list(range(10)) and sorted(drawn[10:].tolist()) == list(range(10))
-    t = InfiniteSampler(10, 4, seed=1)
-    assert np.array_equal(t.batch_at(3), drawn[12:16])
-
-
-def test_parameter_groups_exclude_gains_biases_and_logit_scale():
-    model = ToyCLIP()
-    decay, no_decay = parameter_groups([("m", model)], weight_decay=0.2)
-    assert {id(p) for p in decay["params"]} == {id(model.image.weight), id(model.text.weight)}
-    assert id(model.logit_scale) in {id(p) for p in no_decay["params"]}
-    assert id(model.image.bias) in {id(p) for p in no_decay["params"]}
-    assert decay["weight_decay"] == 0.2 and no_decay["weight_decay"] == 0.0
-
-
-def test_cosine_schedule_warms_up_then_decays_to_zero():
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = cosine_with_warmup(opt, warmup_steps=4, total_steps=14)
-    lrs = []
-    for _ in range(14):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    assert lrs[4] == pytest.approx(1.0) and lrs[9] == pytest.approx(0.5)
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_training_lowers_loss_logs_every_step_and_clamps_logit_scale(tmp_path):
@@ -162,14 +104,6 @@ def test_checkpoint_epochs_thins_the_end_of_epoch_writes_and_keeps_the_last(tmp_
     assert load_checkpoint(tmp_path / "last.pt")["global_step"] == trainer.total_steps
     with pytest.raises(ValueError, match="checkpoint_epochs"):
         _train(tmp_path / "bad", checkpoint_epochs=0)
-
-
-def test_checkpoint_written_atomically(tmp_path):
-    path = save_atomic({"a": torch.ones(2)}, tmp_path / "ckpt.pt")
-    assert torch.equal(load_checkpoint(path)["a"], torch.ones(2))
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary file left behind
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
-        load_checkpoint(tmp_path / "missing.pt")
 
 
 def test_best_checkpoint_follows_the_metric(tmp_path):

@@ -9,7 +9,6 @@ from torch import nn
 from torchvision import transforms as T
 
 from ssclip.engine.cache import ViewSpec, build_view_cache
-from ssclip.tasks.stores import CachedViewStore
 
 
 def _images(n: int, seed: int = 0) -> list[Image.Image]:
@@ -89,14 +88,3 @@ def test_views_depend_on_key_not_order_and_view0_is_eval(tmp_path):
     with torch.no_grad():
         assert torch.allclose(a[0, 0].float(), net(EVAL(images[0])[None])[0], atol=1e-2)
     assert not torch.equal(a[:, 1], a[:, 2])  # augmented views differ
-
-
-def test_cached_store_draws_a_training_view_per_epoch():
-    views = torch.arange(5 * 4, dtype=torch.float16).view(5, 4, 1)
-    store = CachedViewStore(views, seed=0)
-    idx = np.arange(5)
-    e0, e1 = store.train(idx, 0), store.train(idx, 1)
-    assert torch.equal(e0, store.train(idx, 0))  # a function of (seed, epoch, item)
-    assert not torch.equal(e0, e1)
-    assert ((e0.view(-1) % 4) != 0).all()  # never the evaluation view during training
-    assert torch.equal(store.eval(idx).view(-1), torch.arange(0, 20, 4, dtype=torch.float32))
