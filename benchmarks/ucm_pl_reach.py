@@ -25,28 +25,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from tqdm import tqdm
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_UCM, REPO, machine, shown_path, today, write_section  # noqa: E402
+from ssclip.data.datasets import ImageDataset  # noqa: E402
 from ssclip.data.split import split_labeled  # noqa: E402
 from ssclip.data.ucm import load_ucm  # noqa: E402
+from ssclip.eval.embed import encode_images  # noqa: E402
 from ssclip.models.factory import create_clip  # noqa: E402
 from ssclip.pseudo.sinkhorn import row_normalized, sinkhorn_log  # noqa: E402
 
 BATCH, DRAWS, SCALE = 32, 200, 1 / 0.07
 
 
-@torch.inference_mode()
 def embed_train_images(model_name: str, paths: list[str]) -> torch.Tensor:
     bundle = create_clip() if model_name == "initial" else create_clip(model_name)
-    model = bundle.model.eval()
-    chunks = []
-    for start in tqdm(range(0, len(paths), 64), desc=f"embed {Path(model_name).parent.name or model_name}"):
-        images = [bundle.eval_transform(Image.open(p).convert("RGB")) for p in paths[start : start + 64]]
-        chunks.append(model.encode_image(torch.stack(images), normalize=True).float())
-    return torch.cat(chunks)
+    loader = DataLoader(ImageDataset(paths, bundle.eval_transform), batch_size=64)
+    return encode_images(bundle.model, loader, "cpu", desc=f"embed {Path(model_name).parent.name or model_name}")
 
 
 def reach(features: torch.Tensor, classes: torch.Tensor, paired: np.ndarray, unpaired: np.ndarray) -> dict:
