@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp clean
+.PHONY: demo test lint bench-val-sweep bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+
+# Preset choices on UCM's val split (bench-sclip reads its supervised runs to choose the methods' regime).
+bench-val-sweep: $(STAMP)
+	$(PY) benchmarks/ucm_val_sweep.py --grid reduced --seeds 0 1 2
 
 bench-sclip: $(STAMP)
 	$(PY) benchmarks/ucm_sclip.py

@@ -66,6 +66,7 @@ def _configs(cfg: dict, ratio: float, seed: int) -> tuple[MultiLabelTaskConfig, 
 
 
 def run_one(method: str, ratio: float, seed: int, data_root: Path, out: Path, cfg: dict, device: str) -> dict:
+    """One run of ``method`` (a benchmark name: registered method or VARIANTS entry) in ``cfg``'s regime."""
     data = load_ucm(data_root)
     task, train = _configs(cfg, ratio, seed)
     name, options = VARIANTS.get(method, (method, {}))
@@ -82,9 +83,9 @@ def run_one(method: str, ratio: float, seed: int, data_root: Path, out: Path, cf
     )
 
 
-def command_for(method: str, ratio: float, seed: int, out: Path, data: Path) -> str:
+def command_for(method: str, ratio: float, seed: int, out: Path, data: Path, regime: str = "cached") -> str:
     name, options = VARIANTS.get(method, (method, {}))
-    flags = option_flags(options)
+    flags = option_flags(options) + (f" --regime {regime}" if regime != "cached" else "")
     return (
         f"ssclip train --task multilabel --data {shown_path(data)} --format ucm --config {PRESET} "
         f"--method {name}{flags} --label-ratio {ratio} --seed {seed} --output {shown_path(out)}"
@@ -97,6 +98,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--ratios", type=float, nargs="+", default=RATIOS)
     ap.add_argument("--methods", nargs="+", default=METHODS)
+    ap.add_argument("--regime", default=None, help="the preset's regime unless given (cached, locked, full)")
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "ucm_multilabel")
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_multilabel.json")
     ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
@@ -105,7 +107,11 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     cfg = load_config(PRESET)
-    jobs = [(m, r, s, args.runs / f"{m}-{r:g}-seed{s}") for r in args.ratios for m in args.methods for s in args.seeds]
+    suffix = ""
+    if args.regime and args.regime != cfg["regime"]:  # e.g. the locked regime's labeled-only baselines
+        cfg, suffix = {**cfg, "regime": args.regime}, f"-{args.regime}"
+    grid = [(m, r, s) for r in args.ratios for m in args.methods for s in args.seeds]
+    jobs = [(m, r, s, args.runs / f"{m}-{r:g}{suffix}-seed{s}") for m, r, s in grid]
     run_all(jobs, args.data, cfg, args.device, args.workers, args.threads)
     runs = [run_record(m, r, s, out, args.data) for m, r, s, out in jobs]
     wall = time.perf_counter() - started
@@ -141,9 +147,11 @@ def run_record(method: str, ratio: float, seed: int, out: Path, data: Path) -> d
         "label_ratio": ratio,
         "seed": seed,
         "metrics": {k: round(float(summary["metrics"][k]), 2) for k in METRICS},
+        "regime": summary.get("regime", "cached"),
+        "options": VARIANTS.get(method, (method, {}))[1],  # the non-default method options
         "wall_time_s": round(summary["wall_time_s"], 1),
         "pseudo_labels": last_epoch_diagnostics(out),
-        "command": command_for(method, ratio, seed, out, data),
+        "command": command_for(method, ratio, seed, out, data, summary.get("regime", "cached")),
     }
 
 

@@ -173,7 +173,7 @@ def test_methods_lists_every_method_with_its_task(capsys):
     rows = {line.split()[0]: line.split()[2] for line in out.splitlines() if line.strip()}
     assert rows["sclip"] == "captions" and rows["supervised"] == "captions"
     assert rows["csa"] == "multilabel" and rows["cap"] == "multilabel"
-    captions = {"supervised", "hard-pl", "soft-pl", "sclip"}
+    captions = {"supervised", "hard-pl", "soft-pl", "sclip", "sclip-bank"}
     assert set(rows) == captions | {"zero-shot", "labeled-only", "cap", "csa", "csa-no-context"}
 
 

@@ -8,6 +8,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from ssclip.eval.multilabel import DecisionRule, multilabel_metrics, prior_matched_thresholds
+from ssclip.pseudo.thresholds import classwise_thresholds
 
 
 def test_multilabel_metrics_hand_computed_4x3() -> None:
@@ -104,8 +105,16 @@ def test_prior_matched_thresholds() -> None:
     probs = torch.rand(50, 4, generator=generator)
     prior = torch.tensor([0.1, 0.25, 0.33, 0.9])
     counts = (probs >= prior_matched_thresholds(probs, prior)).sum(dim=0)
-    assert counts.tolist() == [5, 12, 16, 45]  # round(prior * 50), 12.5 rounds half to even
-    with pytest.raises(ValueError, match=r"prior must have shape \(4,\)"):
+    assert counts.tolist() == [5, 12, 16, 45]  # floor(prior * 50)
+    # one rule with the pseudo-labels: floor, not round, and a class with a labeled positive is never silenced
+    assert (probs >= prior_matched_thresholds(probs, torch.tensor([0.39, 0.01, 0.0, 1.0]))).sum(0).tolist() == [
+        19,
+        1,
+        0,
+        50,
+    ]
+    torch.testing.assert_close(prior_matched_thresholds(probs, prior), classwise_thresholds(probs, prior))
+    with pytest.raises(ValueError, match=r"prior has shape \(3,\)"):
         prior_matched_thresholds(probs, prior[:3])
 
 

@@ -27,7 +27,7 @@ def test_registered_names_and_options() -> None:
         assert create_method(name).name == name
     assert not Supervised().uses_unpaired
     assert SClip().uses_unpaired and SClip().uses_keywords
-    assert SClip().unpaired_negatives and not HardPL().unpaired_negatives and not SoftPL().unpaired_negatives
+    assert SClip().unpaired_negatives and HardPL().unpaired_negatives and SoftPL().unpaired_negatives
     assert HardPL().losses == ("caption",) and SoftPL().losses == ("caption",)
     assert not SClip(losses=("caption",)).uses_keywords
     assert SClip(losses="keyword").losses == ("keyword",)

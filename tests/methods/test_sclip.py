@@ -126,8 +126,8 @@ def test_sclip_keyword_empty_rows_rule() -> None:
     model, batch, _, unpaired = hand_setup(scale=100.0)
     batch["keyword_presence"][1] = False  # u2's neighbour caption has no keyword
     row1 = 0.5 * -(100.0 * unpaired[0] @ torch.eye(4)[:3].T).log_softmax(-1)[[0, 2]].sum()
-    skip = make("sclip", keyword_weighting="uniform").training_step(model, batch)
-    count = make("sclip", keyword_weighting="uniform", keyword_empty_rows="count").training_step(model, batch)
+    skip = make("sclip", keyword_weighting="uniform", keyword_empty_rows="skip").training_step(model, batch)
+    count = make("sclip", keyword_weighting="uniform").training_step(model, batch)  # the default: the code's
     torch.testing.assert_close(skip.losses["keyword_pl"], 0.5 * row1, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(count.losses["keyword_pl"], 0.5 * row1 / 2, atol=1e-4, rtol=1e-4)
     assert skip.metrics["keyword_coverage"].item() == 0.5
@@ -142,8 +142,9 @@ def test_unpaired_negatives_option() -> None:
     for name, options, with_negatives in [
         ("sclip", {}, True),
         ("sclip", {"unpaired_negatives": False}, False),
-        ("hard-pl", {}, False),
-        ("hard-pl", {"unpaired_negatives": True}, True),
+        ("hard-pl", {}, True),
+        ("hard-pl", {"unpaired_negatives": False}, False),
+        ("soft-pl", {}, True),
     ]:
         batch["unpaired_images"].grad = None
         out = make(name, **options).training_step(model, batch)
@@ -298,3 +299,163 @@ def test_bank_errors_name_what_is_missing() -> None:
     batch["paired_index"] = torch.tensor([0, 1, 2, 3, 4, 6])
     with pytest.raises(IndexError, match=r"\[0, 6\)"):
         method(TinyCLIP(), batch)
+
+
+# --- the defaults are the public S-CLIP code's loss ---------------------------------------------------------
+#
+# An independent transcription of alinlab/s-clip ``custom/loss.py`` (SemiSupervisedClipLoss.forward with
+# method="ours", get_assignments, ot_plan through POT's ``ot.bregman.sinkhorn``, soft_cross_entropy), written
+# from that code, run in float64 on the same features. POT's default solver is Sinkhorn-Knopp in the exp domain,
+# with a convergence test every 10th iteration (stopThr 1e-9); transcribed here as such.
+
+
+def _pot_sinkhorn_knopp(a: Tensor, b: Tensor, cost: Tensor, reg: Tensor, n_iter: int = 10) -> Tensor:
+    u = torch.ones_like(a) / a.shape[0]
+    v = torch.ones_like(b) / b.shape[0]
+    kernel = torch.exp(cost / -reg)
+    kernel_p = (1 / a).reshape(-1, 1) * kernel
+    for ii in range(n_iter):
+        u_prev, v_prev = u, v
+        kt_u = kernel.T @ u
+        v = b / kt_u
+        u = 1.0 / (kernel_p @ v)
+        if (kt_u == 0).any() or not (torch.isfinite(u).all() and torch.isfinite(v).all()):
+            u, v = u_prev, v_prev
+            break
+        if ii % 10 == 0:
+            marginal = torch.einsum("i,ij,j->j", u, kernel, v)
+            if torch.linalg.norm(marginal - b) < 1e-9:
+                break
+    return u.reshape(-1, 1) * kernel * v.reshape(1, -1)
+
+
+def _official_plan(query: Tensor, image: Tensor, logit_scale: Tensor, kind: str) -> Tensor:
+    if kind == "hard-image":
+        return F.one_hot((query @ image.T).max(dim=1)[1], len(image)).to(query.dtype)
+    if kind == "soft-image":
+        return F.softmax(query @ image.T * logit_scale, dim=1)
+    cost = 1 - query @ image.T
+    p = torch.ones(cost.shape[0], dtype=torch.double) / cost.shape[0]
+    q = torch.ones(cost.shape[1], dtype=torch.double) / cost.shape[1]
+    plan = _pot_sinkhorn_knopp(p, q, cost, 1 / logit_scale)
+    return plan / plan.sum(dim=1, keepdim=True)
+
+
+def _soft_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+    return (-targets * F.log_softmax(outputs, dim=1)).sum(dim=1).mean()
+
+
+def _official_loss(
+    image: Tensor, text: Tensor, query: Tensor, keyword: Tensor, keyword_labels: Tensor, scale: Tensor, kind: str
+) -> tuple[dict[str, Tensor], Tensor]:
+    logits_per_image = scale * image @ text.T
+    logits_per_query = scale * query @ text.T
+    logits_per_text = torch.cat([logits_per_image, logits_per_query]).T
+    labels = torch.arange(image.shape[0])
+    losses = {"contrastive": (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2}
+    plan = _official_plan(query, image, scale, kind)
+    losses["caption_pl"] = _soft_cross_entropy(logits_per_query, plan @ F.one_hot(labels).to(plan.dtype)) / 2
+    pseudo_keyword = torch.zeros(len(query), len(keyword), dtype=query.dtype)
+    for query_id, q in enumerate(query):
+        sample_id = int(plan[query_id].max(dim=0)[1])
+        candidates = keyword_labels[sample_id, :, 0].nonzero().flatten().tolist()
+        if len(candidates) == 1:
+            pseudo_keyword[query_id, candidates[0]] = 1
+        elif len(candidates) > 1:
+            k = torch.stack([keyword[i] for i in candidates])
+            sim = (q @ k.T * scale).detach()
+            prob = sim / sim.sum()
+            for i in range(len(sim)):
+                pseudo_keyword[query_id, candidates[i]] = prob[i]
+    losses["keyword_pl"] = _soft_cross_entropy(scale * query @ keyword.T, pseudo_keyword) / 2
+    return losses, plan
+
+
+class _GivenFeatures(torch.nn.Module):
+    """encode_image normalizes its input; encode_text looks token ids up in a table (captions, then keywords)."""
+
+    def __init__(self, table: Tensor, scale: float) -> None:
+        super().__init__()
+        self.table = torch.nn.Parameter(table.clone())
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(scale)))
+
+    def encode_image(self, x: Tensor, normalize: bool = False) -> Tensor:
+        return F.normalize(x, dim=-1) if normalize else x
+
+    def encode_text(self, tokens: Tensor, normalize: bool = False) -> Tensor:
+        features = self.table[tokens[:, 0]]
+        return F.normalize(features, dim=-1) if normalize else features
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("scale", [10.0, 100.0])
+@pytest.mark.parametrize(
+    ("name", "kind", "options"),
+    [
+        ("sclip", "ot-image", {}),
+        ("hard-pl", "hard-image", {"losses": ("caption", "keyword")}),
+        ("soft-pl", "soft-image", {"losses": ("caption", "keyword")}),
+    ],
+)
+def test_defaults_equal_the_public_sclip_code(name: str, kind: str, options: dict, seed: int, scale: float) -> None:
+    n, m, n_keywords, dim = 8, 6, 5, 16
+    gen = torch.Generator().manual_seed(seed)
+    shared = torch.randn(dim, generator=gen)  # a common direction: positive cosines, as between CLIP features
+    paired_raw = shared + torch.randn(n, dim, generator=gen)
+    unpaired_raw = shared + torch.randn(m, dim, generator=gen)
+    table = shared + torch.randn(n + n_keywords, dim, generator=gen)
+    presence = torch.rand(n, n_keywords, generator=gen) < 0.35
+    presence[0] = False  # a caption without keyword: its unpaired images count as 0 in the keyword mean
+    presence[1] = torch.arange(n_keywords) == 2  # a single candidate
+
+    keyword_names = [f"kw{i}" for i in range(n_keywords)]
+    method = create_method(name, **options)
+    method.setup(
+        MethodContext(
+            tokenizer=lambda texts: torch.tensor([[n + keyword_names.index(t)] for t in texts]),
+            keywords=keyword_names,
+        )
+    )
+    model = _GivenFeatures(table, scale)
+    paired_in, unpaired_in = paired_raw.clone().requires_grad_(True), unpaired_raw.clone().requires_grad_(True)
+    batch = {
+        "paired_images": paired_in,
+        "paired_texts": torch.arange(n)[:, None],
+        "unpaired_images": unpaired_in,
+        "keyword_presence": presence,
+    }
+    out = method.training_step(model, batch)
+
+    leaves = [t.double().requires_grad_(True) for t in (paired_raw, unpaired_raw, table)]
+    log_scale = torch.tensor(math.log(scale), dtype=torch.double, requires_grad=True)
+    features = [F.normalize(t, dim=-1) for t in leaves]
+    official, plan = _official_loss(
+        features[0], features[2][:n], features[1], features[2][n:], presence[:, :, None], log_scale.exp(), kind
+    )
+    for term in ("contrastive", "caption_pl", "keyword_pl"):
+        assert out.losses[term].item() == pytest.approx(official[term].item(), abs=1e-5), term
+    ours_plan = method.pseudo_targets(
+        F.normalize(unpaired_raw, dim=-1), F.normalize(paired_raw, dim=-1), torch.tensor(scale)
+    )
+    torch.testing.assert_close(ours_plan.double(), plan, atol=1e-5, rtol=0)
+
+    out.total().backward()
+    sum(official.values()).backward()
+    for ours_grad, official_grad in [
+        (paired_in.grad, leaves[0].grad),
+        (unpaired_in.grad, leaves[1].grad),
+        (model.table.grad, leaves[2].grad),
+        (model.logit_scale.grad, log_scale.grad),
+    ]:
+        torch.testing.assert_close(ours_grad.double(), official_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_sclip_bank_is_ours_the_bank_with_softmax_weights_and_skipped_rows() -> None:
+    method = create_method("sclip-bank")
+    assert isinstance(method, SClip) and method.name == "sclip-bank"
+    assert (method.paired_bank, method.keyword_weighting, method.keyword_empty_rows) == (True, "softmax", "skip")
+    assert create_method("sclip-bank", paired_bank=False, ot_iters=3).ot_iters == 3
+    paper = create_method("sclip")
+    assert (paper.paired_bank, paper.keyword_weighting, paper.keyword_empty_rows) == (False, "linear", "count")
+    assert paper.unpaired_negatives and create_method("hard-pl").unpaired_negatives
+    assert create_method("soft-pl").unpaired_negatives

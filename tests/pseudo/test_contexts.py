@@ -14,6 +14,7 @@ import ssclip.pseudo.contexts as contexts_module
 from ssclip.pseudo.contexts import (
     LabelContexts,
     cluster_contexts,
+    context_mask,
     context_targets,
     cooccurrence_affinity,
     load_contexts,
@@ -131,6 +132,23 @@ def test_context_targets_by_hand() -> None:
         context_targets(labels, assignment, n_contexts=2)
     with pytest.raises(ValueError, match="must be \\(C,\\)"):
         context_targets(labels, assignment[:3], n_contexts=3)
+
+
+def test_context_mask_keeps_the_entries_the_kept_labels_decide() -> None:
+    assignment = np.array([0, 0, 1, 1])  # contexts {0, 1} and {2, 3}
+    labels = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0]])
+    expected = torch.tensor(
+        [
+            [1.0, 0.0],  # a kept positive decides context 0; context 1 has a masked class and no kept positive
+            [1.0, 1.0],  # class 1 kept positive; class 3 kept positive (class 2 kept too)
+            [1.0, 0.0],  # context 0 all kept (negative); context 1 has masked class 2
+        ]
+    )
+    torch.testing.assert_close(context_mask(labels, mask, assignment, 2), expected)
+    torch.testing.assert_close(context_mask(labels, torch.ones_like(labels), assignment, 2), torch.ones(3, 2))
+    with pytest.raises(ValueError, match="shape of labels"):
+        context_mask(labels, mask[:2], assignment, 2)
 
 
 def test_contexts_on_ucm_multilabels(ucm_root: Path) -> None:

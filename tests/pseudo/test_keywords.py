@@ -133,7 +133,7 @@ def test_keyword_targets_softmax_uniform_linear() -> None:
         [[2.0, 0.0, 5.0, 1.0], [1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.3, 9.0], [30.0, 20.0, 10.0, 0.0]],
         requires_grad=True,
     )
-    soft = keyword_targets(assignment, presence, logits)
+    soft = keyword_targets(assignment, presence, logits, weighting="softmax")
     e = torch.exp(torch.tensor(2.0))
     e10 = torch.exp(torch.tensor(10.0))
     expected = torch.tensor(
@@ -157,7 +157,7 @@ def test_linear_weighting_is_nearly_uniform_for_clip_like_logits() -> None:
     logits = 100 * torch.tensor([[0.31, 0.27, 0.25, 0.29]])  # typical CLIP cosines, scale 100
     linear = keyword_targets(torch.tensor([0]), presence, logits, weighting="linear")
     assert (linear - 0.25).abs().max() < 0.04
-    soft = keyword_targets(torch.tensor([0]), presence, logits)
+    soft = keyword_targets(torch.tensor([0]), presence, logits, weighting="softmax")
     assert soft.max() > 0.7  # the softmax sharpens towards the best candidate
 
 
@@ -166,7 +166,7 @@ def test_keyword_targets_match_a_python_loop() -> None:
     presence = torch.rand(12, 9, generator=gen) < 0.3
     assignment = torch.randint(0, 12, (20,), generator=gen)
     logits = torch.randn(20, 9, generator=gen) * 3
-    targets = keyword_targets(assignment, presence, logits)
+    targets = keyword_targets(assignment, presence, logits, weighting="softmax")
     for j in range(20):
         cand = presence[assignment[j]].nonzero().flatten()
         row = torch.zeros(9)
@@ -181,13 +181,13 @@ def test_partial_label_loss_skip_and_count() -> None:
     log_p = torch.log_softmax(logits.detach(), -1)
     row0 = -(0.25 * log_p[0, 0] + 0.75 * log_p[0, 1])
     row2 = -log_p[2, 0]
-    skip = partial_label_loss(logits, targets)
+    skip = partial_label_loss(logits, targets, empty_rows="skip")
     torch.testing.assert_close(skip, (row0 + row2) / 2)
     torch.testing.assert_close(partial_label_loss(logits, targets, empty_rows="count"), (row0 + row2) / 3)
     skip.backward()
     assert logits.grad is not None and logits.grad[1].abs().sum() == 0
 
-    nothing = partial_label_loss(logits, torch.zeros(3, 3))
+    nothing = partial_label_loss(logits, torch.zeros(3, 3), empty_rows="skip")
     assert nothing.item() == 0.0 and nothing.requires_grad
     with pytest.raises(ValueError, match="empty_rows"):
         partial_label_loss(logits, targets, empty_rows="drop")  # type: ignore[arg-type]

@@ -80,6 +80,26 @@ def test_short_training_lowers_loss_and_raises_retrieval(synthetic, cache_dir, t
 
 
 @pytest.mark.slow
+def test_locked_regime_trains_only_the_heads_and_projections(synthetic, cache_dir, tmp_path):
+    data, _, train, test = synthetic
+    bundle = create_clip(zeroshot_init="random")
+    before = {n: p.detach().clone() for n, p in bundle.model.named_parameters()}
+    task = CaptionTaskConfig(
+        label_ratio=0.3, regime="locked", n_views=2, cache_dir=cache_dir, paired_batch_size=16, unpaired_batch_size=16
+    )
+    cfg = TrainConfig(epochs=1, lr=1e-3, warmup_steps=1, progress=False, tensorboard=False)
+    summary = train_captions(bundle, train, test, data.classnames, "sclip", task, cfg, tmp_path / "locked")
+    run_config = json.loads((tmp_path / "locked" / "run_config.json").read_text())
+    assert run_config["text_trainable"] == "proj" and summary["regime"] == "locked"
+    assert run_config["image_split"] == len(bundle.model.visual.trunk.blocks)
+    changed = {n for n, p in bundle.model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert changed and all(
+        n.startswith(("visual.trunk.conv_head", "visual.trunk.bn2", "visual.head.", "text.proj", "logit_scale"))
+        for n in changed
+    ), changed
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(synthetic, cache_dir, tmp_path):
     # With the paired bank: its buffers (features seen before the kill) must come back with the checkpoint.
     bank = {"paired_bank": True}

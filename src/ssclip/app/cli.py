@@ -158,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=None, help="split and training seed (default: --config's, else 0)")
     tr.add_argument(
         "--regime",
-        choices=["cached", "full"],
+        choices=["cached", "full", "locked"],  # ssclip.models.trainable.REGIMES (not imported: keeps --help fast)
         default=None,
-        help="cached: frozen lower image tower computed once (fast, CPU); full: fine-tune everything",
+        help="cached: frozen lower image tower computed once (fast, CPU); locked: both towers frozen but their "
+        "projections (open_clip's --lock-image --lock-text), every image stage cached; full: fine-tune everything",
     )
     tr.add_argument(
         "--epochs", type=int, default=None, help="training epochs (default: --config's, else TrainConfig's 25)"

@@ -22,6 +22,8 @@ from typing import Literal
 import torch
 from torchmetrics.functional.classification import binary_average_precision, multilabel_average_precision
 
+from ssclip.pseudo.thresholds import classwise_thresholds
+
 
 def _check_probs_targets(probs: torch.Tensor, targets: torch.Tensor) -> None:
     if probs.ndim != 2:
@@ -107,22 +109,14 @@ def multilabel_metrics(
 def prior_matched_thresholds(probs: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     """Per-class thresholds under which each class is predicted for a ``prior[c]`` share of the rows.
 
-    The number of positives aimed at is ``round(prior[c] * N)``; the threshold is that many-th largest
-    score of the class, so with ``>=`` exactly that many rows pass (more if scores tie at the threshold).
-    A target of 0 positives gives ``+inf``: nothing passes.
+    One rule for evaluation and pseudo-labels: this is :func:`ssclip.pseudo.thresholds.classwise_thresholds`
+    (CAP's), the ``floor(prior[c] * N)``-th largest score of the class, at least the largest one for a class
+    with ``prior[c] > 0``, ``+inf`` (nothing passes) where ``prior[c] == 0``; with ``>=`` that many rows pass
+    (more if scores tie at the threshold). Float32.
     """
     if probs.ndim != 2:
         raise ValueError(f"probs must have shape (N, C), got {tuple(probs.shape)}")
-    prior = torch.as_tensor(prior, dtype=torch.float32, device=probs.device)
-    if prior.shape != (probs.shape[1],):
-        raise ValueError(f"prior must have shape ({probs.shape[1]},), got {tuple(prior.shape)}")
-    if not ((prior >= 0) & (prior <= 1)).all():
-        raise ValueError("prior must hold per-class positive rates in [0, 1]")
-    num_rows = probs.shape[0]
-    counts = torch.round(prior * num_rows).long().clamp(0, num_rows)
-    sorted_scores = probs.float().sort(dim=0, descending=True).values  # (N, C)
-    kth = sorted_scores.gather(0, (counts - 1).clamp(min=0)[None, :]).squeeze(0)
-    return torch.where(counts > 0, kth, torch.full_like(kth, float("inf")))
+    return classwise_thresholds(probs.float(), prior).float()
 
 
 @dataclass(frozen=True)

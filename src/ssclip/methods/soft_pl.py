@@ -3,8 +3,10 @@
 The S-CLIP paper's baseline (``pseudo_label_type="soft-image"`` in its code): the target of u_j is
 ``softmax_k(s * cos(f(u_j), f(x_k)))`` over the paired images of the (global) batch, and the loss is the soft
 cross entropy of ``s * f(u_j) . g(y)^T`` against it. As in the S-CLIP code the pseudo-label loss carries a
-0.5 factor: ``L = L_clip + 0.5 * pl_weight * CE_cap`` (``+ 0.5 * pl_weight * CE_kw`` with
-``losses=("caption", "keyword")``).
+0.5 factor, ``L = L_clip + 0.5 * pl_weight * CE_cap``, and the unpaired images are extra text->image negatives of
+``L_clip`` (``unpaired_negatives``, default True). The code's loss also keeps the keyword term for this baseline
+(its ``pseudo_label_type`` switch changes only the caption target); ours defaults to the caption term alone, the
+pseudo-caption baseline the paper names, and ``losses=("caption", "keyword")`` gives the code's loss exactly.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ class SoftPL(CaptionPseudoLabelMethod):
     def __init__(
         self,
         losses: Sequence[str] = ("caption",),
-        unpaired_negatives: bool = False,
+        unpaired_negatives: bool = True,
         pl_weight: float = 1.0,
         detach_target: bool = False,
-        keyword_weighting: str = "softmax",
-        keyword_empty_rows: str = "skip",
+        keyword_weighting: str = "linear",
+        keyword_empty_rows: str = "count",
         keyword_template: str = "{}",
         paired_bank: bool = False,
     ) -> None:

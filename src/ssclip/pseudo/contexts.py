@@ -31,6 +31,7 @@ __all__ = [
     "cooccurrence_affinity",
     "cluster_contexts",
     "context_targets",
+    "context_mask",
     "save_contexts",
     "load_contexts",
     "plot_contexts",
@@ -170,6 +171,22 @@ def context_targets(labels: LabelsT, assignment: np.ndarray | Sequence[int], n_c
         if members.any():
             targets[:, context] = labels[:, members].max(1)
     return targets
+
+
+def context_mask(labels: Tensor, mask: Tensor, assignment: np.ndarray | Sequence[int], n_contexts: int) -> Tensor:
+    """Which context targets of pseudo-labelled images are known, given the class-wise confidence ``mask``.
+
+    A context's target (the max of its classes' labels, :func:`context_targets`) is known when one of its classes
+    is a kept positive (label >= 0.5 and mask 1: the context is present whatever the masked classes say) or when
+    every class of the context is kept; otherwise a masked class could change it and the entry is dropped (0).
+    With an all-ones mask every entry is known. Returns (N, K) in the dtype of ``labels``.
+    """
+    if mask.shape != labels.shape:
+        raise ValueError(f"context_mask: mask {tuple(mask.shape)} must have the shape of labels {tuple(labels.shape)}")
+    kept = mask.to(labels.device) > 0
+    kept_positive = context_targets((kept & (labels >= 0.5)).to(labels.dtype), assignment, n_contexts)
+    any_masked = context_targets((~kept).to(labels.dtype), assignment, n_contexts)
+    return ((kept_positive > 0) | (any_masked == 0)).to(labels.dtype)
 
 
 def save_contexts(path: str | Path, assignment: np.ndarray | Sequence[int], classnames: Sequence[str]) -> None:

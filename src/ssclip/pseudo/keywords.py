@@ -267,7 +267,7 @@ def keyword_targets(
     assignment: Tensor,
     presence: Tensor,
     keyword_logits: Tensor,
-    weighting: Literal["softmax", "uniform", "linear"] = "softmax",
+    weighting: Literal["softmax", "uniform", "linear"] = "linear",
 ) -> Tensor:
     """Partial-label targets over keywords for unpaired images.
 
@@ -277,13 +277,13 @@ def keyword_targets(
         presence: (N, K) bool, keywords present in the caption of each paired item.
         keyword_logits: (M, K) scaled similarities of the unpaired images to the keywords; detached here.
         weighting: how the target mass is spread over the candidates ``presence[assignment]``:
-            ``"softmax"`` (default): softmax of the logits restricted to the candidates, the PRODEN-style
-            re-weighting in which the model's current belief decides among candidates.
-            ``"uniform"``: equal mass on every candidate.
-            ``"linear"``: ``a / sum(a)`` over the candidates, as in the public S-CLIP code. With CLIP logits
+            ``"linear"`` (default): ``a / sum(a)`` over the candidates, as in the public S-CLIP code. With CLIP logits
             ``a = s * cos`` and cosines that differ by a few hundredths between candidates, the ratios are
             all close to 1/|candidates|, so this is nearly uniform. It assumes positive logits; a row whose
             candidate logits sum to 0 falls back to uniform.
+            ``"softmax"`` (ours): softmax of the logits restricted to the candidates, the PRODEN-style
+            re-weighting in which the model's current belief decides among candidates.
+            ``"uniform"``: equal mass on every candidate.
 
     Returns:
         (M, K) float targets; each row sums to 1, or is all zero when the row has no candidate.
@@ -322,14 +322,14 @@ def keyword_targets(
 def partial_label_loss(
     keyword_logits: Tensor,
     targets: Tensor,
-    empty_rows: Literal["skip", "count"] = "skip",
+    empty_rows: Literal["skip", "count"] = "count",
 ) -> Tensor:
     """Partial-label cross-entropy ``-sum_k t_k log softmax(logits)_k``, the softmax over all keywords.
 
-    ``empty_rows="skip"`` (default) averages over the rows that have a candidate only; it returns 0 (still
-    attached to the graph) when no row has one. ``"count"`` averages over all rows, empty ones contributing
-    0, as the public S-CLIP code does; the loss then shrinks with the fraction of images whose neighbour
-    caption contains no keyword.
+    ``empty_rows="count"`` (default) averages over all rows, empty ones contributing 0, as the public S-CLIP code
+    does; the loss then shrinks with the fraction of images whose neighbour caption contains no keyword.
+    ``"skip"`` (ours) averages over the rows that have a candidate only; it returns 0 (still attached to the
+    graph) when no row has one.
     """
     if keyword_logits.shape != targets.shape:
         raise ValueError(

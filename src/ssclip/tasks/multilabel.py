@@ -3,6 +3,11 @@
 The labeled stream sets the epoch; each step also draws unlabeled images in a strong view (for the
 student); the teacher labels every unlabeled image once per epoch from its weak (evaluation) view, as
 the multi-label predecessors (CAP) do.
+
+A difference from CAP (and CSA, which follows it): their labeled loss is computed on *strong* views of the
+labeled images (``ASL(z(strong(x_i)), y_i)``); here labeled images come in their weak views (the cached weak
+augmentations: flips and crops), for every method alike, so that labeled-only, cap and csa see the same labeled
+inputs. Not measured against the strong-view form.
 """
 
 from __future__ import annotations

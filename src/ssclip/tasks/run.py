@@ -20,7 +20,7 @@ from ssclip.engine.distributed import DistEnv, init_distributed
 from ssclip.engine.trainer import TrainConfig, Trainer
 from ssclip.methods import Method, create_method
 from ssclip.models.factory import CLIPBundle
-from ssclip.models.trainable import TrainableCLIP, resolve_image_split
+from ssclip.models.trainable import TrainableCLIP, resolve_image_split, resolve_text_trainable
 
 
 @dataclass
@@ -59,6 +59,7 @@ def start_run(
     seed_everything(train.seed)
     bundle.model.to(dev)
     split = resolve_image_split(bundle.model, task.regime, task.image_split)
+    text_trainable = resolve_text_trainable(task.regime, text_trainable)
     model = TrainableCLIP(bundle.model, image_split=split, text_trainable=text_trainable)
     labeled, unlabeled = split_labeled(n_train, task.label_ratio, task.seed)
     algo = create_method(method, **(method_options or {}))
@@ -82,6 +83,7 @@ def describe_run(
         "train": asdict(train),
         "model": bundle.name,
         "image_split": setup.image_split,
+        "text_trainable": setup.model.text_trainable,  # as the regime resolved it
         **counts,
     }
 

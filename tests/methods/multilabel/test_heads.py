@@ -70,6 +70,26 @@ def test_alignment_head_scores_each_class_against_its_own_feature() -> None:
         AlignmentHead(class_emb, fusion="sum")
 
 
+@pytest.mark.parametrize("gamma_pos", [0.0, 1.0])
+def test_asymmetric_loss_equals_timm_with_the_focusing_weight_differentiated(gamma_pos: float) -> None:
+    from timm.loss import AsymmetricLossMultiLabel
+
+    gen = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(6, 5, generator=gen)).requires_grad_(True)
+    targets = (torch.rand(6, 5, generator=gen) < 0.4).float()
+    ours = asymmetric_loss(logits, targets, gamma_neg=4.0, gamma_pos=gamma_pos, clip=0.05)
+    (grad_ours,) = torch.autograd.grad(ours, logits)
+    for detached in (False, True):
+        timm_loss = AsymmetricLossMultiLabel(
+            gamma_neg=4.0, gamma_pos=gamma_pos, clip=0.05, disable_torch_grad_focal_loss=detached
+        )
+        theirs = timm_loss(logits, targets)
+        (grad_timm,) = torch.autograd.grad(theirs, logits)
+        assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)  # the value never depends on it
+        # ours differentiates the focusing weight, as timm's default does; detached, the gradient differs
+        assert torch.allclose(grad_ours, grad_timm, atol=1e-6) != detached
+
+
 def test_asymmetric_loss_hand_case() -> None:
     logits, targets = torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
     # positive: -log(sigmoid(0)); negative: p_m = sigmoid(2) - 0.05, loss -p_m^4 log(1 - p_m)

@@ -177,6 +177,22 @@ def test_contexts_are_artifacts_and_their_targets_reach_the_loss(toy, tmp_path, 
     batch_flipped = {**batch, "labels": 1 - batch["labels"]}
     assert not torch.isclose(method(model, batch_flipped).losses["context"], out.losses["context"])
 
+    # with CAP's confidence mask, a context entry of an unlabeled image counts only when its kept labels decide it
+    method.pseudo_mask = (
+        torch.rand(method.pseudo_mask.shape, generator=torch.Generator().manual_seed(0)) < 0.6
+    ).float()
+    masked = method(model, batch)
+    kept = method.pseudo_mask[idx].bool()
+    known = (
+        (((method.pseudo[idx].bool() & kept).float() @ member.T) > 0) | (((~kept).float() @ member.T) == 0)
+    ).float()
+    expected_masked = (
+        F.binary_cross_entropy_with_logits(context_logits[:4], targets_l, reduction="sum") / 4
+        + (F.binary_cross_entropy_with_logits(context_logits[4:], targets_u, reduction="none") * known).sum() / 8
+    )
+    assert 0 < known.sum() < known.numel()
+    torch.testing.assert_close(masked.losses["context"], expected_masked)
+
 
 # -- end to end ------------------------------------------------------------------------------------------
 def test_csa_beats_labeled_only_on_a_toy_problem(toy) -> None:

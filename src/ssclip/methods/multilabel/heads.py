@@ -232,7 +232,10 @@ def asymmetric_loss(
     With ``p = sigmoid(z)`` and the shifted negative probability ``p_m = max(p - clip, 0)``:
     ``loss = -sum_k [ y (1-p)^gamma_pos log p + (1-y) p_m^gamma_neg log(1 - p_m) ]``, summed over classes and
     averaged over the batch; ``mask`` (B, C) weights each entry (0 drops it). The focusing weights keep their
-    gradient (the plain focal-loss form).
+    gradient (the plain focal-loss form), as ``timm.loss.AsymmetricLossMultiLabel`` does by default
+    (``disable_torch_grad_focal_loss=False``): on 0/1 targets value and gradient equal timm's with
+    ``reduction="batchmean"`` (tested). Detaching them (timm's ``disable_torch_grad_focal_loss=True``) gives
+    the same value and another gradient; that variant is not implemented here.
     """
     _check_pair(logits, targets, mask, "asymmetric_loss")
     logits, targets = logits.float(), targets.float()

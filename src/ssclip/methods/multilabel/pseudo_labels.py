@@ -22,10 +22,13 @@ corrupted to the 0/1 pseudo-labels' per-class precision and recall, with the wro
 (``ssclip.pseudo.thresholds.errors_at_random``: is it the rate of the teacher's errors that limits the
 student, or where they fall?).
 
-Losses (named as logged): ``labeled`` = ASL on labeled images; ``unlabeled`` = ``lambda_u`` * ASL on the
+Losses (named as logged): ``labeled`` = ASL on labeled images (their weak views, where CAP uses strong ones: see
+``ssclip.tasks.multilabel``); ``unlabeled`` = ``lambda_u`` * ASL on the
 strong views against the pseudo-labels (0 during warm-up); ``context`` (csa) = ``lambda_c`` * (BCE of the
 context head on labeled images against the contexts of their labels + the same on unlabeled strong views
-against the contexts of their pseudo-labels). Each term is summed over classes and averaged over its images.
+against the contexts of their pseudo-labels, where the confidence mask drops a context entry that a masked
+pseudo-label could change: ``ssclip.pseudo.contexts.context_mask``). Each term is summed over classes and averaged
+over its images.
 
 Contexts (csa): spectral clustering of the labeled label co-occurrence into
 ``n_contexts = clamp(ceil(C / 4), 2, number of classes with a labeled positive)`` groups unless given
@@ -53,7 +56,13 @@ from ssclip.methods.base import METHODS, Artifact, Gather, MethodContext, StepOu
 from ssclip.methods.multilabel.base import MultiLabelMethod
 from ssclip.methods.multilabel.context import multilabel_context, require
 from ssclip.methods.multilabel.heads import ContextHead, bce_loss
-from ssclip.pseudo.contexts import LabelContexts, cluster_contexts, context_targets, cooccurrence_affinity
+from ssclip.pseudo.contexts import (
+    LabelContexts,
+    cluster_contexts,
+    context_mask,
+    context_targets,
+    cooccurrence_affinity,
+)
 from ssclip.pseudo.thresholds import (
     classwise_thresholds,
     confidence_mask,
@@ -270,11 +279,14 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
         return diagnostics
 
     # -- training ----------------------------------------------------------------------------------------
-    def _context_loss(self, context_logits: Tensor, labels: Tensor) -> Tensor:
+    def _context_loss(self, context_logits: Tensor, labels: Tensor, mask: Tensor | None = None) -> Tensor:
+        """BCE of the context head against the contexts of ``labels``; with a confidence ``mask`` of the labels,
+        only the context entries the kept labels decide count (``ssclip.pseudo.contexts.context_mask``)."""
         if self.contexts is None:
             raise RuntimeError(f"method {self.name!r}: the context head has no contexts; call setup() first")
         targets = context_targets(labels.float(), self.contexts.assignment, self.n_contexts)
-        return bce_loss(context_logits, targets)
+        known = None if mask is None else context_mask(labels.float(), mask, self.contexts.assignment, self.n_contexts)
+        return bce_loss(context_logits, targets, known)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         heads = self._check_ready()
@@ -313,7 +325,7 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
         if context_logits is not None:
             context = self._context_loss(context_logits[:n_labeled], labels)
             if active:
-                context = context + self._context_loss(context_logits[n_labeled:], targets_u)
+                context = context + self._context_loss(context_logits[n_labeled:], targets_u, mask_u)
             losses["context"] = self.lambda_c * context
         return StepOutput(losses, metrics)
 

@@ -1,0 +1,273 @@
+"""Preset choices on UCM's **validation** split (210 images), never on test.
+
+Each configuration is a preset plus ``--set`` overrides and method options, trained on the train split with a
+seeded label ratio, evaluated on the val split. The table (docs/RESULTS.md, section ``ucm-val-sweep``) is what
+the presets and the benchmarks' regimes are chosen from; the test split is then evaluated once per chosen
+configuration by benchmarks/ucm_sclip.py and benchmarks/ucm_multilabel.py.
+
+The grid, in the order it runs (runs whose metrics.json exists are reused: the sweep is resumable, and a larger
+grid re-uses the runs of a smaller one):
+
+- ``reduced``: supervised at 10/30/100% pairs in the cached and locked regimes; at 10% the locked regime's lr
+  (3e-4, 1e-3, 3e-3); sclip (the paper's loss) and sclip-bank (ours) at 10% in both regimes; the multi-label
+  labeled-only baselines (aligned and global heads) and csa at 5% in both regimes.
+- ``full``: adds S-CLIP's options in the locked regime (the bank with the paper's keyword loss, the caption or
+  keyword loss alone, pl_weight 0.5, mined keywords, steps 600), the cached regime's lr for supervised (3e-5,
+  3e-4), the multi-label alpha (5, 10, 20) and global_weight (0.3, 0.5, 0.7) of the aligned head, and cap.
+
+    python benchmarks/ucm_val_sweep.py --grid reduced --seeds 0
+    nice -n 10 python benchmarks/ucm_val_sweep.py --grid full --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    DEFAULT_UCM,
+    REPO,
+    add_run_options,
+    machine,
+    mean_std,
+    option_flags,
+    run_jobs,
+    shown_path,
+    today,
+    write_results,
+    write_section,
+)
+from ssclip.app.config import load_config, split_config  # noqa: E402
+from ssclip.data.ucm import load_ucm  # noqa: E402
+from ssclip.engine.trainer import TrainConfig  # noqa: E402
+from ssclip.models.factory import create_clip  # noqa: E402
+from ssclip.tasks.captions import CaptionTaskConfig  # noqa: E402
+from ssclip.tasks.train import MultiLabelTaskConfig, train_captions, train_multilabel  # noqa: E402
+
+CAPTIONS, MULTILABEL = "ucm-sclip", "ucm-multilabel"
+LOCKED = {"regime": "locked", "lr": 1e-3, "max_steps": 300, "epochs": 100}  # = preset ucm-sclip-locked
+ML_LOCKED = {"regime": "locked"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One point of the grid: ``method`` on ``preset`` + ``overrides`` (``--set``) + ``options`` (method options)."""
+
+    preset: str
+    method: str
+    ratio: float
+    overrides: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return "multilabel" if self.preset == MULTILABEL else "captions"
+
+    @property
+    def name(self) -> str:
+        parts = [self.method, f"{self.ratio:g}"]
+        parts += [f"{k}={v}" for k, v in sorted(self.overrides.items())]
+        parts += [f"{k}={v}" for k, v in sorted(self.options.items())]
+        return "-".join(str(p).replace("/", "_") for p in parts)
+
+    def settings(self) -> dict[str, Any]:
+        return {**load_config(self.preset), **self.overrides}
+
+
+def reduced_grid() -> list[Config]:
+    grid = [
+        Config(CAPTIONS, "supervised", 0.1),
+        Config(CAPTIONS, "supervised", 0.1, LOCKED),
+        Config(CAPTIONS, "sclip", 0.1, LOCKED),
+        Config(CAPTIONS, "sclip-bank", 0.1, LOCKED),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 3e-3}),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 3e-4}),
+        Config(CAPTIONS, "sclip", 0.1),
+        Config(CAPTIONS, "sclip-bank", 0.1),
+    ]
+    grid += [Config(CAPTIONS, "supervised", r, o) for r in (0.3, 1.0) for o in ({}, LOCKED)]
+    grid += [
+        Config(MULTILABEL, m, 0.05, o, opt)
+        for o in ({}, ML_LOCKED)
+        for m, opt in (("labeled-only", {}), ("labeled-only", {"head": "global"}), ("csa", {}))
+    ]
+    return grid
+
+
+def full_grid() -> list[Config]:
+    grid = reduced_grid()
+    grid += [
+        Config(CAPTIONS, "sclip", 0.1, LOCKED, {"paired_bank": True}),
+        Config(CAPTIONS, "sclip", 0.1, LOCKED, {"losses": ["keyword"]}),
+        Config(CAPTIONS, "sclip", 0.1, LOCKED, {"losses": ["caption"]}),
+        Config(CAPTIONS, "sclip", 0.1, LOCKED, {"pl_weight": 0.5}),
+        Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "keywords": "mined"}),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "max_steps": 600}),
+        Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "max_steps": 600}),
+        Config(CAPTIONS, "hard-pl", 0.1, LOCKED),
+        Config(CAPTIONS, "soft-pl", 0.1, LOCKED),
+        Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-5}),
+        Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-4}),
+    ]
+    grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"alpha": a}) for a in (10, 20)]
+    grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"global_weight": w}) for w in (0.3, 0.7)]
+    grid += [Config(MULTILABEL, "cap", 0.05), Config(MULTILABEL, "csa", 0.05, {}, {"alpha": 10})]
+    return grid
+
+
+GRIDS = {"reduced": reduced_grid, "full": full_grid}
+
+
+def run_one(config: Config, seed: int, data_root: Path, out: Path, device: str) -> dict:
+    data = load_ucm(data_root)
+    settings = {**config.settings(), "seed": seed, "label_ratio": config.ratio}
+    cache = str(REPO / ".cache" / "ssclip")
+    if config.task == "captions":
+        train_part, task_part = split_config(settings, TrainConfig, CaptionTaskConfig)
+        task = CaptionTaskConfig(**{**task_part, "cache_dir": cache})
+        train = TrainConfig(**{**train_part, "progress": False})
+        return train_captions(
+            create_clip(),
+            data.captions("train"),
+            data.captions("val"),
+            data.classnames,
+            config.method,
+            task,
+            train,
+            out,
+            method_options=dict(config.options),
+            device=device,
+            save_model=False,
+        )
+    train_part, task_part = split_config(settings, TrainConfig, MultiLabelTaskConfig)
+    task = MultiLabelTaskConfig(**{**task_part, "cache_dir": cache})
+    train = TrainConfig(**{**train_part, "progress": False})
+    return train_multilabel(
+        create_clip(),
+        data.multilabel("train"),
+        data.multilabel("val"),
+        config.method,
+        task,
+        train,
+        out,
+        method_options=dict(config.options),
+        device=device,
+    )
+
+
+def command_for(config: Config, seed: int, out: Path, data: Path) -> str:
+    sets = "".join(f" --set {k}={v}" for k, v in config.overrides.items())
+    return (
+        f"ssclip train --task {config.task} --data {shown_path(data)} --format ucm --config {config.preset} "
+        f"--method {config.method}{option_flags(config.options)}{sets} --label-ratio {config.ratio} --seed {seed} "
+        f"--eval-split val --output {shown_path(out)}"
+    )
+
+
+def _mean_log_metric(out: Path, key: str) -> float | None:
+    from ssclip.engine.logger import read_log
+
+    values = [r[key] for r in read_log(out / "log.jsonl") if r.get("kind") == "train" and key in r]
+    return round(100 * sum(values) / len(values), 1) if values else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_UCM)
+    ap.add_argument("--grid", choices=sorted(GRIDS), default="reduced")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--runs", type=Path, default=REPO / "runs" / "ucm_val_sweep")
+    ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_val_sweep.json")
+    ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
+    ap.add_argument("--report-only", action="store_true", help="render what has finished, run nothing")
+    add_run_options(ap)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+    jobs = [(c, s, args.runs / f"{c.name}-seed{s}") for c in GRIDS[args.grid]() for s in args.seeds]
+    todo = [j for j in jobs if not (j[2] / "metrics.json").exists()]
+    if todo and not args.report_only:
+        print(f"running {len(todo)} of {len(jobs)} runs, {args.workers} at a time", flush=True)
+        # The first run of each (task, regime) builds that regime's feature caches alone, before runs share them.
+        firsts: dict[tuple[str, str], tuple] = {}
+        for job in todo:
+            firsts.setdefault((job[0].task, job[0].settings()["regime"]), job)
+        torch.set_num_threads(args.threads * max(args.workers, 1))
+        for config, seed, out in firsts.values():
+            print(f"cache-building run {config.name} seed {seed}", flush=True)
+            run_one(config, seed, args.data, out, args.device)
+        rest = [(c, s, args.data, out, args.device) for c, s, out in todo if (c, s, out) not in firsts.values()]
+        run_jobs(run_one, rest, args.workers, args.threads)
+    runs = []
+    for config, seed, out in jobs:
+        if not (out / "metrics.json").exists():
+            continue
+        summary = json.loads((out / "metrics.json").read_text())
+        keys = ("mAP", "CF1", "OF1") if config.task == "multilabel" else ("zeroshot_top1", "mean_recall")
+        runs.append(
+            {
+                "method": config.method,
+                "label_ratio": config.ratio,
+                "seed": seed,
+                "metrics": {k: round(float(summary["metrics"][k]), 2) for k in keys},
+                "split": "val",
+                "preset": config.preset,
+                "regime": config.settings()["regime"],
+                "overrides": config.overrides,
+                "options": config.options,
+                "pl_accuracy": _mean_log_metric(out, "pl_accuracy") if config.task == "captions" else None,
+                "command": command_for(config, seed, out, args.data),
+            }
+        )
+    write_results(args.results, "ucm_val_sweep", {}, runs, grid=args.grid)
+    text = render(runs, args.grid, args.seeds, time.perf_counter() - started)
+    write_section(args.results_md, "ucm-val-sweep", text)
+    print(text)
+    return 0
+
+
+def render(runs: list[dict], grid: str, seeds: list[int], wall: float) -> str:
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        key = json.dumps([r["preset"], r["method"], r["label_ratio"], r["overrides"], r["options"]])
+        groups.setdefault(key, []).append(r)
+    lines = [
+        "## Preset choices on UCM's validation split",
+        "",
+        f"Command: `python benchmarks/ucm_val_sweep.py --grid {grid} --seeds {' '.join(map(str, seeds))}`, {today()}, "
+        f"{machine()}; this invocation {wall / 60:.1f} min (runs reused from earlier invocations not timed again; "
+        "the machine was shared, so no wall time here is a measurement). **Val split** (210 images), never test; "
+        "mean ± std over the seeds that finished (count in the table). Each run's `ssclip train` command is in "
+        "`benchmarks/results/ucm_val_sweep.json`.",
+        "",
+        "| preset | regime | method | ratio | `--set` | method options | seeds | val zero-shot top-1 | val mean recall "
+        "| val mAP | pseudo-label acc. |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for members in groups.values():
+        r = members[0]
+        sets = ", ".join(f"{k}={v}" for k, v in r["overrides"].items() if k != "regime") or "-"
+        opts = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "-"
+        cells = [
+            mean_std([m["metrics"][k] for m in members]) if k in r["metrics"] else ""
+            for k in ("zeroshot_top1", "mean_recall", "mAP")
+        ]
+        acc = [m["pl_accuracy"] for m in members if m["pl_accuracy"] is not None]
+        lines.append(
+            f"| {r['preset']} | {r['regime']} | {r['method']} | {r['label_ratio']:.0%} | {sets} | {opts} "
+            f"| {len(members)} | " + " | ".join(cells) + f" | {mean_std(acc) if acc else ''} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
