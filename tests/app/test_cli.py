@@ -383,9 +383,8 @@ def test_unknown_config_key_names_the_key(capsys, tmp_path):
     config = tmp_path / "typo.yaml"
     config.write_text("max_step: 2\nprogress: false\n")
     argv = ["train", "--format", "synthetic", "--data", "n=12,seed=0", "--method", "supervised", *FAST_MODEL]
-    with pytest.raises(SystemExit) as e:
-        main([*argv, "--config", str(config), "--output", str(tmp_path / "run")])
-    message = str(e.value.code)
+    code, _, message = _run(capsys, [*argv, "--config", str(config), "--output", str(tmp_path / "run")])
+    assert code == 2
     assert "unknown setting 'max_step'" in message
     assert "max_steps" in message  # the known settings are listed, so the typo is easy to spot
     assert not (tmp_path / "run").exists()
@@ -393,9 +392,8 @@ def test_unknown_config_key_names_the_key(capsys, tmp_path):
 
 def test_missing_config_file_is_named(capsys, tmp_path):
     argv = ["train", "--format", "synthetic", "--data", "n=12", "--method", "supervised", "--output", str(tmp_path)]
-    with pytest.raises(SystemExit) as e:
-        main([*argv, "--config", "no-such-preset"])
-    assert "config 'no-such-preset': no such file" in str(e.value.code)
+    code, _, err = _run(capsys, [*argv, "--config", "no-such-preset"])
+    assert code == 2 and "config 'no-such-preset': no such file" in err
 
 
 def test_csv_with_the_wrong_separator_names_the_separator(capsys, tmp_path):
@@ -459,9 +457,8 @@ def test_unknown_format_and_method_are_rejected(capsys, tmp_path):
 
 def test_malformed_method_option_is_rejected(capsys, tmp_path):
     argv = ["train", "--format", "synthetic", "--data", "n=12", "--method", "sclip", "--output", tmp_path]
-    with pytest.raises(SystemExit) as e:
-        main([*[str(a) for a in argv], "--method-option", "detach_plan"])
-    assert "--method-option 'detach_plan': expected KEY=VALUE" in str(e.value.code)
+    code, _, err = _run(capsys, [*argv, "--method-option", "detach_plan"])
+    assert code == 2 and "--method-option 'detach_plan': expected KEY=VALUE" in err
 
 
 def test_unknown_method_option_names_the_option(capsys, tmp_path):
