@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ssclip.app.config import load_config, parse_key_values, split_config
@@ -347,8 +347,11 @@ def _check_writable(path: Path, flag: str, folder: bool) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ValueError(f"{flag} {path}: {existing} is a file, so {path} cannot be created")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: {existing} is not writable")
+    try:  # a real write, not os.access: a read-only file system refuses even root
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: {existing} is not writable ({e.strerror})") from None
 
 
 def _classes(spec: str | None) -> list[str] | None:
@@ -468,6 +471,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_model_and_device(args)
     source = _source(args)
     train_split, eval_split, source = _training_splits(args, source, task_cfg.seed)
+    _check_images(source, args.data, train_split, eval_split, args.task)
     bundle = _bundle(args, train_cfg.seed)
     if args.task == "captions":
         from ssclip.tasks.train import train_captions
@@ -513,6 +517,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _check_images(source, data: str, train_split: str | None, eval_split: str | None, task: str) -> None:
+    """Decode the run's images once before the model loads: an unreadable one is named now, not mid-cache."""
+    from ssclip.data.types import check_images_readable
+
+    images = []
+    for split in dict.fromkeys([train_split, eval_split]):
+        if task == "captions":
+            images += [r.image for r in source.caption_records(split)]
+        else:
+            images += list(source.multilabel_set(split).images)
+    check_images_readable(images, data)
 
 
 def _training_splits(args: argparse.Namespace, source, seed: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,3 +177,20 @@ def _warn_bands(bands: int, where: object) -> None:
         _warned_band_counts.add(bands)
         what = "first band as grey" if bands < 3 else "first three bands as RGB"
         warnings.warn(f"{where}: image with {bands} bands, read as its {what} (shown once)", stacklevel=3)
+
+
+def check_images_readable(images: Sequence[ImageRef], source: str, listed: int = 5) -> None:
+    """Decode every image once, so that an unreadable file (zero bytes, not an image, truncated) stops a run
+    before any model loads rather than midway through a feature cache; raises one ``ValueError`` listing (up to
+    ``listed`` of) them with their reasons."""
+    bad = []
+    for image in images:
+        if isinstance(image, Image.Image):
+            continue
+        try:
+            load_image(image)
+        except ImageReadError as e:
+            bad.append(str(e))
+    if bad:
+        more = f"\n  ... and {len(bad) - listed} more" if len(bad) > listed else ""
+        raise ValueError(f"{source}: {len(bad)} unreadable image(s):\n  " + "\n  ".join(bad[:listed]) + more)

@@ -540,7 +540,12 @@ class Trainer:
             self._evaluated_step = self.global_step
             return
         self._check_weights()
-        metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
+        try:
+            metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
+        except ValueError as e:  # e.g. finite weights whose activations overflow: embeddings of NaN
+            raise ValueError(
+                f"evaluation after step {self.global_step} (epoch {self.epoch}): {e}. The run stopped; {self._kept()}"
+            ) from e
         self._evaluated_step = self.global_step
         self.history.append({"epoch": self.epoch, **metrics})
         logger.log({"epoch": self.epoch, **metrics}, self.global_step, prefix="eval")

@@ -54,7 +54,7 @@ def _finish(chunks: list[torch.Tensor], what: str) -> torch.Tensor:
     if bad:  # NaN scores would rank first (or last) silently: no metric of such a model means anything
         raise ValueError(
             f"the model produced non-finite (NaN or infinite) embeddings for {bad} of {len(embeddings)} {what}: "
-            "its weights are probably not finite (a diverged run or a damaged weights file)"
+            "its weights, or the activations they give, are not finite (a diverged run or a damaged weights file)"
         )
     # Re-normalize in float32: models running in half precision return norms only close to 1.
     return F.normalize(embeddings, dim=-1)
