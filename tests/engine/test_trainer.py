@@ -242,3 +242,43 @@ def test_corrupt_or_foreign_checkpoint_is_named(tmp_path):
     torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a training checkpoint of ssclip"):
         _train(tmp_path).resume(tmp_path / "other.pt")
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import ssclip.engine.checkpoint as checkpoint
+from tests.engine.test_trainer import _train
+
+real_replace = os.replace
+def replace(src, dst):  # the 4th checkpoint is on disk as a temporary file: die before its rename
+    if checkpoint.load_checkpoint(src)["global_step"] == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+checkpoint.os.replace = replace
+_train({out!r}, checkpoint_every=1).fit()
+"""
+
+
+def test_sigkill_while_writing_a_checkpoint_resumes_bit_identically(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = KILLED_WHILE_SAVING.format(root=root, out=str(tmp_path / "killed"))
+    env = {**__import__("os").environ, "PYTHONPATH": f"{root}/src:{root}"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["global_step"] == 3  # the old file, intact
+    assert list((tmp_path / "killed").glob("last.pt.tmp*"))  # the half-finished write is left behind ...
+    resumed = _train(tmp_path / "killed", checkpoint_every=1)
+    resumed.resume(tmp_path / "killed" / "last.pt")
+    resumed.fit()
+    assert not list((tmp_path / "killed").glob("*.tmp*"))  # ... and removed when the run starts again
+    full = _train(tmp_path / "full")
+    full.fit()
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    steps = [r["step"] for r in read_log(tmp_path / "killed" / "log.jsonl") if r["kind"] == "train"]
+    assert steps == list(range(1, full.total_steps + 1))  # no step twice
