@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench-val-sweep bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp clean
+.PHONY: demo test lint bench-val-sweep bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp reliability clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-multilabel-ceiling: $(STAMP)
 bench-ddp: $(STAMP)
 	$(PY) benchmarks/ddp_cpu.py
 	$(PY) benchmarks/ddp_diagnose.py
+
+# docs/RELIABILITY.md: every bad input and fault tried, with its outcome (a few minutes).
+reliability: $(STAMP)
+	$(PY) benchmarks/reliability.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

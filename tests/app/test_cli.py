@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ssclip.app.cli import main
@@ -383,9 +384,8 @@ def test_unknown_config_key_names_the_key(capsys, tmp_path):
     config = tmp_path / "typo.yaml"
     config.write_text("max_step: 2\nprogress: false\n")
     argv = ["train", "--format", "synthetic", "--data", "n=12,seed=0", "--method", "supervised", *FAST_MODEL]
-    with pytest.raises(SystemExit) as e:
-        main([*argv, "--config", str(config), "--output", str(tmp_path / "run")])
-    message = str(e.value.code)
+    code, _, message = _run(capsys, [*argv, "--config", str(config), "--output", str(tmp_path / "run")])
+    assert code == 2
     assert "unknown setting 'max_step'" in message
     assert "max_steps" in message  # the known settings are listed, so the typo is easy to spot
     assert not (tmp_path / "run").exists()
@@ -393,9 +393,8 @@ def test_unknown_config_key_names_the_key(capsys, tmp_path):
 
 def test_missing_config_file_is_named(capsys, tmp_path):
     argv = ["train", "--format", "synthetic", "--data", "n=12", "--method", "supervised", "--output", str(tmp_path)]
-    with pytest.raises(SystemExit) as e:
-        main([*argv, "--config", "no-such-preset"])
-    assert "config 'no-such-preset': no such file" in str(e.value.code)
+    code, _, err = _run(capsys, [*argv, "--config", "no-such-preset"])
+    assert code == 2 and "config 'no-such-preset': no such file" in err
 
 
 def test_csv_with_the_wrong_separator_names_the_separator(capsys, tmp_path):
@@ -459,9 +458,8 @@ def test_unknown_format_and_method_are_rejected(capsys, tmp_path):
 
 def test_malformed_method_option_is_rejected(capsys, tmp_path):
     argv = ["train", "--format", "synthetic", "--data", "n=12", "--method", "sclip", "--output", tmp_path]
-    with pytest.raises(SystemExit) as e:
-        main([*[str(a) for a in argv], "--method-option", "detach_plan"])
-    assert "--method-option 'detach_plan': expected KEY=VALUE" in str(e.value.code)
+    code, _, err = _run(capsys, [*argv, "--method-option", "detach_plan"])
+    assert code == 2 and "--method-option 'detach_plan': expected KEY=VALUE" in err
 
 
 def test_unknown_method_option_names_the_option(capsys, tmp_path):
@@ -489,3 +487,43 @@ def test_empty_split_names_the_split(capsys, tmp_path):
     code, _, err = _run(capsys, ["eval", "--data", "n=12", "--format", "synthetic", *FAST_MODEL, "--split", "val"])
     assert code == 2
     assert "no images in split 'val'" in err
+
+
+# --------------------------------------------------------------------------------------------------------
+# data without splits, seeded models
+
+
+def _split_args(**given):
+    values = {"train_split": None, "eval_split": None, "holdout": None, "data": "tags.csv"}
+    return argparse.Namespace(**{**values, **given})
+
+
+def test_data_without_splits_needs_a_holdout_or_an_explicit_all(tmp_path, caplog):
+    from ssclip.app.cli import _training_splits
+    from ssclip.data.sources import DataSource
+    from ssclip.data.types import ImageCaptions
+
+    records = [ImageCaptions(tmp_path / f"{i}.png", ("a caption",), key=str(i)) for i in range(10)]
+    source = DataSource(records, splits=[None] * 10)
+    with pytest.raises(ValueError, match="has no split column"):
+        _training_splits(_split_args(), source, seed=0)
+    with pytest.raises(ValueError, match="has no split column"):
+        _training_splits(_split_args(eval_split="test"), source, seed=0)
+    train, test, held = _training_splits(_split_args(holdout=0.3), source, seed=1)
+    assert (train, test) == ("train", "test") and "3 images held out by seed 1" in caplog.text
+    train_rows, test_rows = held.caption_records("train"), held.caption_records("test")
+    assert len(test_rows) == 3 and len(train_rows) == 7 and not {r.key for r in train_rows} & {r.key for r in test_rows}
+    assert _training_splits(_split_args(holdout=0.3), source, seed=1)[2].splits == held.splits  # seeded
+    assert _training_splits(_split_args(eval_split="all"), source, seed=0)[:2] == (None, None)
+    assert "evaluating on the training images" in caplog.text
+    with pytest.raises(ValueError, match="has splits of its own"):
+        _training_splits(_split_args(holdout=0.2), held, seed=0)
+
+
+def test_random_zeroshot_init_is_seeded():
+    from ssclip.app.cli import _bundle, build_parser
+
+    args = build_parser().parse_args(["eval", "--data", "x", "--format", "synthetic", *FAST_MODEL])
+    a, b, c = (_bundle(args, seed).model.state_dict() for seed in (0, 0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)

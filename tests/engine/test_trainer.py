@@ -11,7 +11,7 @@ from torch import nn
 from ssclip.engine.checkpoint import load_checkpoint
 from ssclip.engine.logger import read_log
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
-from ssclip.engine.trainer import TrainConfig, Trainer
+from ssclip.engine.trainer import NonFiniteError, TrainConfig, Trainer
 from ssclip.methods.base import Method, StepOutput
 
 from .fakes import ToyCLIP
@@ -123,3 +123,162 @@ def test_eval_every_and_zero_for_the_final_model_only(tmp_path, eval_every, eval
     assert [h["epoch_seen"] for h in history] == evaluated_after
     with pytest.raises(ValueError, match="eval_every"):
         _train(tmp_path / "bad", eval_every=-1)
+
+
+# --------------------------------------------------------------------------------------------------------
+# faults: non-finite losses, resumes that do not match, logs and histories across a kill
+
+
+class NaNAfter(ToyContrastive):
+    """The toy loss, NaN from the ``bad``-th call on (as a learning rate of 1e4 gives)."""
+
+    def __init__(self, bad: int, once: bool = False) -> None:
+        super().__init__()
+        self.bad, self.once, self.calls = bad, once, 0
+
+    def training_step(self, model, batch, gather=None):
+        out = super().training_step(model, batch, gather)
+        self.calls += 1
+        if self.calls == self.bad or (self.calls > self.bad and not self.once):
+            out.losses["contrastive"] = out.losses["contrastive"] * float("nan")
+        return out
+
+
+def test_nonfinite_loss_stops_at_that_step_naming_it_and_keeps_the_last_good_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=4, lr=1e-2, warmup_steps=2, progress=False, tensorboard=False)
+    trainer = Trainer(ToyCLIP(), NaNAfter(bad=5), ToyData(), cfg, tmp_path, device="cpu")
+    with pytest.raises(NonFiniteError) as err:
+        trainer.fit()
+    message = str(err.value)
+    assert "non-finite loss at step 5 (epoch 1, micro-batch 1)" in message
+    assert "contrastive=nan" in message and "unpaired_norm=" in message  # every loss term, the bad one named
+    assert f"{tmp_path / 'last.pt'} (step 3)" in message and "nonfinite=skip" in message
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["global_step"] == 3  # the end of epoch 0, untouched by the failed step
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl") if r["kind"] == "train"] == [1, 2, 3, 4]
+
+
+def test_nonfinite_skip_drops_that_step_and_trains_on(tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, lr=1e-2, warmup_steps=2, progress=False, tensorboard=False, nonfinite="skip")
+    trainer = Trainer(ToyCLIP(), NaNAfter(bad=2, once=True), ToyData(), cfg, tmp_path, device="cpu")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    steps = [r for r in read_log(tmp_path / "log.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert [r.get("skipped", 0) for r in steps] == [0, 1, 0, 0, 0, 0]
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+def test_weights_that_became_nan_are_never_checkpointed(tmp_path):
+    trainer = _train(tmp_path, epochs=2)
+    trainer.fit()
+    with torch.no_grad():
+        trainer.model.image.weight[0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match="parameter 'image.weight'"):
+        trainer.save("last.pt")
+    assert torch.isfinite(load_checkpoint(tmp_path / "last.pt")["model"]["image.weight"]).all()
+
+
+def test_resume_with_other_settings_stops_listing_them(tmp_path):
+    part = _train(tmp_path, stop_after=2, checkpoint_every=1)
+    part.run_record = {"task": {"label_ratio": 0.1}}
+    part.fit()
+    other = _train(tmp_path, lr=5e-3, stop_after=4)  # stop_after only says where to stop: not a difference
+    other.run_record = {"task": {"label_ratio": 0.2}}
+    with pytest.raises(ValueError) as err:
+        other.resume(tmp_path / "last.pt")
+    message = str(err.value)
+    assert "task.label_ratio: 0.1 -> 0.2" in message and "train.lr: 0.01 -> 0.005" in message
+    assert "stop_after" not in message and "resume_ignore_config" in message
+    forced = _train(tmp_path, lr=5e-3, resume_ignore_config=True)
+    forced.run_record = {"task": {"label_ratio": 0.2}}
+    with pytest.warns(UserWarning, match="task.label_ratio: 0.1 -> 0.2"):
+        forced.resume(tmp_path / "last.pt")
+    assert forced.global_step == 2
+
+
+def test_resume_keeps_the_evaluation_history_and_a_log_without_duplicate_steps(tmp_path):
+    def scored(trainer):
+        trainer.evaluate = lambda model, epoch: {"score": float(trainer.global_step)}
+        return trainer
+
+    full = scored(_train(tmp_path / "full"))
+    history = full.fit()
+    # Killed at step 5 with the last checkpoint at step 3 (end of epoch 0): steps 4-5 are in the log twice
+    # unless the resume cuts them.
+    scored(_train(tmp_path / "part", stop_after=3)).fit()
+    killed = scored(_train(tmp_path / "part", stop_after=5))
+    killed.resume(tmp_path / "part" / "last.pt")
+    killed.save = lambda name: None  # killed before its next checkpoint
+    killed.fit()
+    assert len([r for r in read_log(tmp_path / "part" / "log.jsonl") if r["kind"] == "train"]) == 5
+    resumed = scored(_train(tmp_path / "part"))
+    resumed.resume(tmp_path / "part" / "last.pt")
+    assert resumed.global_step == 3
+    assert resumed.fit() == history  # the evaluations before the kill included
+    steps = [(r["kind"], r["step"]) for r in read_log(tmp_path / "part" / "log.jsonl")]
+    assert steps == [(r["kind"], r["step"]) for r in read_log(tmp_path / "full" / "log.jsonl")]
+
+
+def test_fresh_run_in_a_used_folder_starts_a_new_log_and_removes_stale_temporaries(tmp_path):
+    _train(tmp_path, epochs=2).fit()
+    (tmp_path / "last.pt.tmp4242").write_bytes(b"half a checkpoint")
+    (tmp_path / "notes.txt").write_text("mine")
+    _train(tmp_path, epochs=1).fit()
+    assert [r["step"] for r in read_log(tmp_path / "log.jsonl") if r["kind"] == "train"] == [1, 2, 3]
+    assert not (tmp_path / "last.pt.tmp4242").exists() and (tmp_path / "notes.txt").exists()
+
+
+def test_corrupt_or_foreign_checkpoint_is_named(tmp_path):
+    _train(tmp_path, epochs=1).fit()
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=f"{tmp_path / 'truncated.pt'}: corrupt or truncated checkpoint"):
+        _train(tmp_path).resume(tmp_path / "truncated.pt")
+    torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a training checkpoint of ssclip"):
+        _train(tmp_path).resume(tmp_path / "other.pt")
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import ssclip.engine.checkpoint as checkpoint
+from tests.engine.test_trainer import _train
+
+real_replace = os.replace
+def replace(src, dst):  # the 4th checkpoint is on disk as a temporary file: die before its rename
+    if checkpoint.load_checkpoint(src)["global_step"] == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+checkpoint.os.replace = replace
+_train({out!r}, checkpoint_every=1).fit()
+"""
+
+
+def test_sigkill_while_writing_a_checkpoint_resumes_bit_identically(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = KILLED_WHILE_SAVING.format(root=root, out=str(tmp_path / "killed"))
+    env = {**__import__("os").environ, "PYTHONPATH": f"{root}/src:{root}"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["global_step"] == 3  # the old file, intact
+    assert list((tmp_path / "killed").glob("last.pt.tmp*"))  # the half-finished write is left behind ...
+    resumed = _train(tmp_path / "killed", checkpoint_every=1)
+    resumed.resume(tmp_path / "killed" / "last.pt")
+    resumed.fit()
+    assert not list((tmp_path / "killed").glob("*.tmp*"))  # ... and removed when the run starts again
+    full = _train(tmp_path / "full")
+    full.fit()
+    for (name, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    steps = [r["step"] for r in read_log(tmp_path / "killed" / "log.jsonl") if r["kind"] == "train"]
+    assert steps == list(range(1, full.total_steps + 1))  # no step twice

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ssclip.eval.embed import encode_images, encode_texts
 
-from .fakes import DIM, FakeCLIP, class_images, fake_tokenizer
+from .fakes import DIM, WORD_TO_ID, FakeCLIP, class_images, fake_tokenizer
 
 
 class DictImages(Dataset):
@@ -74,3 +74,16 @@ def test_encode_texts_batches_in_order_and_passes_dict_tokens_through() -> None:
         return {"input_ids": ids, "attention_mask": (ids > 0).long()}
 
     torch.testing.assert_close(encode_texts(DictModel(), dict_tokenizer, texts, "cpu", batch_size=3), out)
+
+
+def test_a_model_with_nan_weights_is_refused_not_scored() -> None:
+    """NaN embeddings would rank every positive first (100% recall): the pass names the problem instead."""
+    model = FakeCLIP()
+    with torch.no_grad():
+        model.image_map[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"non-finite \(NaN or infinite\) embeddings for 2 of 2 images"):
+        encode_images(model, [class_images([0, 1])], "cpu")
+    with torch.no_grad():
+        model.text_map[WORD_TO_ID["field"], 0] = float("inf")
+    with pytest.raises(ValueError, match="2 of 2 texts"):  # 0 x inf is NaN in every row
+        encode_texts(model, fake_tokenizer, ["a field", "a river"], "cpu")

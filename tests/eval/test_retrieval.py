@@ -127,3 +127,12 @@ def test_evaluate_retrieval_end_to_end() -> None:
     text_to_image = [0, 0, 1, 2, 3, 3]
     metrics = evaluate_retrieval(model, fake_tokenizer, [images[:3], images[3:]], texts, text_to_image, "cpu")
     assert metrics["i2t_r1"] == 100.0 and metrics["t2i_r1"] == 100.0 and metrics["mean_recall"] == 100.0
+
+
+@pytest.mark.parametrize("which", ["image", "text"])
+def test_retrieval_refuses_nan_embeddings(which) -> None:
+    """Today's NaN would compare false against everything: rank 0, recall 100. It must be an error."""
+    image_emb, text_emb = torch.eye(3), torch.eye(3)
+    (image_emb if which == "image" else text_emb)[1, 1] = float("nan")
+    with pytest.raises(ValueError, match=f"{which}_emb contains NaN"):
+        retrieval_metrics(image_emb, text_emb, torch.arange(3))

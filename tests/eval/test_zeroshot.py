@@ -69,3 +69,9 @@ def test_evaluate_zeroshot_end_to_end() -> None:
     assert metrics["mean_per_class_recall"] == pytest.approx(100 * (1 + 1 + 1 + 0.5) / 4)
     with pytest.raises(ValueError, match=r"targets must have shape \(8,\)"):
         classification_metrics(image_emb @ head, torch.tensor(labels[:7]), len(CLASSES))
+
+
+def test_classification_metrics_refuse_nan_logits() -> None:
+    logits = torch.tensor([[0.1, float("nan")], [0.3, 0.2]])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        classification_metrics(logits, torch.tensor([0, 1]), 2)

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from ssclip.app.config import load_config, parse_key_values, split_config
@@ -85,6 +86,12 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         default=None,
         help="multilabel-csv: column of ';'-joined label names (default: labels); 'none' for one 0/1 column per "
         "class (every column but the image and split columns)",
+    )
+    p.add_argument(
+        "--classes",
+        default=None,
+        help="multilabel-csv: the class list, a file with one name per line or comma-separated names; a label "
+        "outside it is an error (one-hot layout: the label columns) (default: every label name in the file)",
     )
 
 
@@ -190,12 +197,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="method option, e.g. detach_plan=true (repeatable; `ssclip methods NAME` lists the options, "
         "their defaults and allowed values)",
     )
-    tr.add_argument("--train-split", default="train", help="split to train on (default: %(default)s)")
     tr.add_argument(
-        "--eval-split", default="test", help="split evaluated during and after training (default: %(default)s)"
+        "--train-split",
+        default=None,
+        help="split to train on; 'all' for every image (default: train, or all with --eval-split all)",
+    )
+    tr.add_argument(
+        "--eval-split",
+        default=None,
+        help="split evaluated during and after training (default: test). Data without a split column is "
+        "refused unless --holdout or --eval-split all (evaluating on the training images) says what to do",
+    )
+    tr.add_argument(
+        "--holdout",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="data without a split column: hold out a seeded FRACTION of the images (by --seed) as the test "
+        "split, train on the rest",
     )
     tr.add_argument("--output", required=True, help="run folder: checkpoints, logs, metrics, saved model")
-    tr.add_argument("--resume", default=None, help="checkpoint path, or 'latest' for OUTPUT/last.pt")
+    tr.add_argument(
+        "--resume",
+        default=None,
+        help="checkpoint path, or 'latest' for OUTPUT/last.pt; its run settings must be this command's",
+    )
+    tr.add_argument(
+        "--resume-ignore-config",
+        action="store_true",
+        help="resume even when the settings differ from the checkpoint's run (listed in a warning)",
+    )
+    tr.add_argument(
+        "--on-nonfinite",
+        choices=["stop", "skip"],
+        default=None,
+        help="a NaN or infinite loss: stop the run there, keeping its last checkpoint, or skip that step "
+        "(default: --config's nonfinite, else stop)",
+    )
 
     de = sub.add_parser(
         "demo",
@@ -270,16 +308,81 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bundle(args: argparse.Namespace):
+def _bundle(args: argparse.Namespace, seed: int = 0):
+    """The model, its random layers (projections, ``--zeroshot-init random``) drawn from ``seed``."""
+    from ssclip.engine.devices import seed_everything
     from ssclip.models.factory import create_clip
 
+    seed_everything(seed)
     return create_clip(args.model, args.pretrained, zeroshot_init=args.zeroshot_init)
+
+
+def _check_model_and_device(args: argparse.Namespace) -> None:
+    """Fail on a model name, folder or device that cannot work before any data or weights load."""
+    from ssclip.engine.devices import resolve_device
+    from ssclip.models.factory import check_model_spec
+
+    try:
+        check_model_spec(args.model)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"--model {args.model}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"--model: {e}") from None
+    looks_like_file = args.pretrained and ("/" in args.pretrained or args.pretrained.endswith((".pt", ".bin")))
+    if looks_like_file and not Path(args.pretrained).is_file():
+        raise FileNotFoundError(f"--pretrained {args.pretrained}: checkpoint file not found")
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        raise ValueError(f"--device: {e}") from None
+
+
+def _check_writable(path: Path, flag: str, folder: bool) -> None:
+    """``path`` can be written (created if missing) as a folder, or as a file when ``folder`` is False."""
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path}: is a file, expected a folder (existing, or one to create)")
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder, expected a file name")
+    existing = path if folder and path.is_dir() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {path}: {existing} is a file, so {path} cannot be created")
+    try:  # a real write, not os.access: a read-only file system refuses even root
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: {existing} is not writable ({e.strerror})") from None
+
+
+def _classes(spec: str | None) -> list[str] | None:
+    """``--classes``: a file with one class name per line, or comma-separated names."""
+    if spec is None:
+        return None
+    path = Path(spec)
+    if path.is_file():
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise ValueError(f"--classes {path}: not UTF-8 text; expected one class name per line") from None
+    elif "," in spec or not (path.suffix or "/" in spec):
+        names = [name.strip() for name in spec.split(",") if name.strip()]
+    else:
+        raise FileNotFoundError(f"--classes {spec}: class list file not found")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if not names or twice:
+        raise ValueError(f"--classes {spec}: " + (f"{twice} listed twice" if twice else "no class names"))
+    return names
 
 
 def _source(args: argparse.Namespace):
     from ssclip.data.sources import load_source
 
+    classes = _classes(getattr(args, "classes", None))
+    if classes is not None and args.format != "multilabel-csv":
+        raise ValueError(f"--classes is read by --format multilabel-csv only, not {args.format}")
     given = {
+        "classnames": classes,
         "image_root": args.image_root,
         "filename_map": args.filename_map,
         "sep": args.csv_separator,
@@ -294,8 +397,11 @@ def _source(args: argparse.Namespace):
 def cmd_eval(args: argparse.Namespace) -> int:
     from ssclip.eval.source import evaluate_source
 
-    bundle = _bundle(args)
+    _check_model_and_device(args)
+    if args.output:
+        _check_writable(Path(args.output), "--output", folder=False)
     source = _source(args)
+    bundle = _bundle(args)
     split = None if args.split == "all" else args.split
     result = evaluate_source(
         bundle,
@@ -323,6 +429,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Every argument, setting and data file is checked before the model loads (a bad one costs seconds, not a
+    model load and a feature-cache build)."""
     from ssclip.engine.trainer import TrainConfig
 
     cfg = load_config(args.config)
@@ -332,6 +440,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "regime": args.regime,
         "epochs": args.epochs,
         "lr": args.lr,
+        "nonfinite": args.on_nonfinite,
+        "resume_ignore_config": args.resume_ignore_config or None,
     }
     cfg.update(parse_key_values(args.set, "--set"))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
@@ -347,37 +457,49 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"method {args.method!r} is a {method.task} method, but --task is {args.task!r}: "
             f"use --task {method.task}, or see `ssclip methods` for the methods of each task"
         )
-    source = _source(args)
-    bundle = _bundle(args)
     if args.task == "captions":
-        from ssclip.tasks.captions import CaptionTaskConfig
+        from ssclip.tasks.captions import CaptionTaskConfig as TaskConfig
+    else:
+        from ssclip.tasks.multilabel import MultiLabelTaskConfig as TaskConfig
+    train_part, task_part = split_config(cfg, TrainConfig, TaskConfig)
+    train_cfg, task_cfg = TrainConfig(**train_part), TaskConfig(**task_part)
+    output = Path(args.output)
+    _check_writable(output, "--output", folder=True)
+    if args.resume is not None:
+        checkpoint = output / "last.pt" if args.resume == "latest" else Path(args.resume)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"--resume {args.resume}: checkpoint {checkpoint} not found")
+    _check_model_and_device(args)
+    source = _source(args)
+    train_split, eval_split, source = _training_splits(args, source, task_cfg.seed)
+    _check_images(source, args.data, train_split, eval_split, args.task)
+    bundle = _bundle(args, train_cfg.seed)
+    if args.task == "captions":
         from ssclip.tasks.train import train_captions
 
-        train_part, task_part = split_config(cfg, TrainConfig, CaptionTaskConfig)
         summary = train_captions(
             bundle,
-            source.caption_records(args.train_split),
-            source.caption_records(args.eval_split),
+            source.caption_records(train_split),
+            source.caption_records(eval_split),
             source.classnames,
             args.method,
-            CaptionTaskConfig(**task_part),
-            TrainConfig(**train_part),
+            task_cfg,
+            train_cfg,
             args.output,
             method_options=method_options,
             resume=args.resume,
             device=args.device,
         )
     else:
-        from ssclip.tasks.train import MultiLabelTaskConfig, train_multilabel
+        from ssclip.tasks.train import train_multilabel
 
-        train_part, task_part = split_config(cfg, TrainConfig, MultiLabelTaskConfig)
         summary = train_multilabel(
             bundle,
-            source.multilabel_set(args.train_split),
-            source.multilabel_set(args.eval_split),
+            source.multilabel_set(train_split),
+            source.multilabel_set(eval_split),
             args.method,
-            MultiLabelTaskConfig(**task_part),
-            TrainConfig(**train_part),
+            task_cfg,
+            train_cfg,
             args.output,
             method_options=method_options,
             resume=args.resume,
@@ -396,6 +518,51 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _check_images(source, data: str, train_split: str | None, eval_split: str | None, task: str) -> None:
+    """Decode the run's images once before the model loads: an unreadable one is named now, not mid-cache."""
+    from ssclip.data.types import check_images_readable
+
+    images = []
+    for split in dict.fromkeys([train_split, eval_split]):
+        if task == "captions":
+            images += [r.image for r in source.caption_records(split)]
+        else:
+            images += list(source.multilabel_set(split).images)
+    check_images_readable(images, data)
+
+
+def _training_splits(args: argparse.Namespace, source, seed: int):
+    """(train split, eval split, source) for ``train``: never, without being told, the same images for both."""
+    import logging
+
+    def rows(name: str | None) -> str | None:
+        return None if name == "all" else name
+
+    if source.has_splits:
+        if args.holdout is not None:
+            raise ValueError(f"--holdout: {args.data} has splits of its own; use --train-split / --eval-split")
+        return rows(args.train_split or "train"), rows(args.eval_split or "test"), source
+    if args.holdout is not None:
+        source = source.with_holdout(args.holdout, seed)
+        held = sum(s == "test" for s in source.splits)
+        logging.getLogger("ssclip").warning(
+            "%s has no split column: evaluating on %d images held out by seed %d, training on the other %d",
+            args.data,
+            held,
+            seed,
+            len(source.splits) - held,
+        )
+        return "train", "test", source
+    if args.eval_split != "all" or (args.train_split or "all") != "all":
+        raise ValueError(
+            f"{args.data} has no split column, so training and evaluation would use the same images and report "
+            "training accuracy as test accuracy. Pass --holdout 0.2 to evaluate on a seeded 20% held out from "
+            "training, or --eval-split all to evaluate on the training images knowingly"
+        )
+    logging.getLogger("ssclip").warning("%s has no split column: evaluating on the training images", args.data)
+    return None, None, source
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

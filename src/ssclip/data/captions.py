@@ -10,10 +10,11 @@ The small table helpers at the bottom (``read_table``, ``check_images_exist``) a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .types import ImageCaptions
@@ -108,6 +109,8 @@ def read_caption_json(
     missing: list[str] = []
     for index, entry in enumerate(entries):
         where = f"{json_path}, images[{index}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected an object with 'filename' and 'sentences', got {type(entry).__name__}")
         filename = entry.get("filename")
         if not isinstance(filename, str) or not filename:
             raise ValueError(f"{where}: field 'filename' is missing or not a string (got {filename!r})")
@@ -162,8 +165,10 @@ def read_filename_map(path: str | Path) -> tuple[dict[str, Path], dict[str, int]
 
 
 def _load_karpathy_entries(json_path: Path) -> list[dict]:
+    if not json_path.is_file():
+        raise FileNotFoundError(f"{json_path}: caption file not found")
     try:
-        with open(json_path, encoding="utf-8") as f:
+        with open(json_path, encoding="utf-8") as f, utf8_errors(json_path):
             data = json.load(f)
     except json.JSONDecodeError as err:
         raise ValueError(f"{json_path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
@@ -277,12 +282,16 @@ def read_table(path: str | Path, required: Sequence[str], sep: str | None = None
     sep = _separator_for(path, sep)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: table not found")
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f, utf8_errors(path):
         reader = csv.DictReader(f, delimiter=sep)
         columns = list(reader.fieldnames or [])
         absent = [key for key in required if key not in columns]
         if absent:
             raise MissingColumnError(_missing_column_message(path, sep, absent, columns))
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:  # csv.DictReader keeps the last of same-named columns: the others would vanish unseen
+            positions = ", ".join(f"{c!r} (columns {[i + 1 for i, n in enumerate(columns) if n == c]})" for c in twice)
+            raise ValueError(f"{path}, line 1: column names appear more than once: {positions}; expected unique names")
         rows = []
         for row in reader:
             if None in row:  # more cells than header columns: almost always a separator or quoting problem
@@ -292,6 +301,24 @@ def read_table(path: str | Path, required: Sequence[str], sep: str | None = None
                 )
             rows.append((reader.line_num, {k: (v if v is not None else "") for k, v in row.items()}))
     return rows
+
+
+@contextlib.contextmanager
+def utf8_errors(path: Path) -> Iterator[None]:
+    """Turn a ``UnicodeDecodeError`` while reading ``path`` into a ``ValueError`` naming the file, the line and
+    the byte (Python's own message names neither the file nor the line)."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        data = path.read_bytes()
+        start = data.find(e.object) if isinstance(e.object, bytes) and e.object else -1
+        offset = (start if start >= 0 else 0) + e.start
+        line = data.count(b"\n", 0, offset) + 1 if start >= 0 else None
+        where = f", line {line}" if line else ""
+        raise ValueError(
+            f"{path}{where}: byte 0x{e.object[e.start]:02x} is not UTF-8 text; expected a UTF-8 file "
+            "(re-save it as UTF-8)"
+        ) from None
 
 
 def check_images_exist(paths: Sequence[Path], labels: Sequence[str], source: str) -> None:

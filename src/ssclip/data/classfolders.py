@@ -97,7 +97,8 @@ def read_class_folders(
     """Read ``root/<class>/<image>``: classes are the sorted sub-folders, images the sorted files in each.
 
     Only files directly inside a class folder with one of ``extensions`` (case-insensitive) are images;
-    hidden folders and files are skipped. ``keys`` are paths relative to ``root`` ("airplane/airplane00.tif"),
+    hidden folders and files are skipped; images in sub-folders of a class folder are an error (they would
+    otherwise be dropped unseen). ``keys`` are paths relative to ``root`` ("airplane/airplane00.tif"),
     ``classnames`` the readable names. A class folder without images keeps its index, so class indices
     always match the sorted folder list.
     """
@@ -112,13 +113,27 @@ def read_class_folders(
     images: list[Path] = []
     targets: list[int] = []
     keys: list[str] = []
+    nested: list[str] = []
     for target, folder in enumerate(folders):
         files = sorted(
             p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in allowed
         )
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            inside = sum(1 for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in allowed)
+            if inside:
+                nested.append(f"{sub.relative_to(root).as_posix()}/ ({inside} images)")
         images.extend(files)
         targets.extend([target] * len(files))
         keys.extend(p.relative_to(root).as_posix() for p in files)
+    if nested:  # never drop them silently: the root is one level off, or the tree is not one folder per class
+        hint = ""
+        if not images and len(folders) == 1:
+            hint = f" The classes look one level down: use {folders[0]} as the root."
+        listed = ", ".join(nested[:5]) + (f" and {len(nested) - 5} more" if len(nested) > 5 else "")
+        raise ValueError(
+            f"{root}: images in sub-folders of class folders: {listed}. Expected {root}/<class>/<image>, "
+            f"images directly inside each class folder.{hint}"
+        )
     if not images:
         raise ValueError(
             f"{root}: {len(folders)} class folders but no images with extensions {sorted(allowed)} in them"

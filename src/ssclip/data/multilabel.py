@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .captions import check_images_exist, read_table
+from .captions import check_images_exist, read_table, utf8_errors
 from .classfolders import readable_class_name
 from .types import MultiLabelSet
 
@@ -34,7 +34,7 @@ def _text_lines(path: Path) -> list[str]:
     """Lines without their ending (``\\n`` or the CRLF of Windows-made files)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: annotation file not found")
-    with open(path, encoding="utf-8-sig") as f:
+    with open(path, encoding="utf-8-sig") as f, utf8_errors(path):
         return f.read().splitlines()
 
 
@@ -121,8 +121,10 @@ def read_coco_instances(json_path: str | Path, image_root: str | Path, check_ima
     (``instances_val2014.json`` -> ``"val2014"``), else ``None``.
     """
     json_path, image_root = Path(json_path), Path(image_root)
+    if not json_path.is_file():
+        raise FileNotFoundError(f"{json_path}: annotation file not found")
     try:
-        with open(json_path, encoding="utf-8") as f:
+        with open(json_path, encoding="utf-8") as f, utf8_errors(json_path):
             data = json.load(f)
     except json.JSONDecodeError as err:
         raise ValueError(f"{json_path}: not valid JSON (line {err.lineno}: {err.msg})") from err
@@ -130,6 +132,16 @@ def read_coco_instances(json_path: str | Path, image_root: str | Path, check_ima
         if not isinstance(data.get(field) if isinstance(data, dict) else None, list):
             raise ValueError(f"{json_path}: expected a COCO instances file with a list field {field!r}")
 
+    for field, needed in (("categories", ("id", "name")), ("annotations", ()), ("images", ("id", "file_name"))):
+        for index, entry in enumerate(data[field]):
+            absent = [k for k in needed if not isinstance(entry, dict) or k not in entry]
+            if not isinstance(entry, dict) or absent:
+                raise ValueError(f"{json_path}, {field}[{index}]: expected an object with fields {list(needed)}")
+    for index, category in enumerate(data["categories"]):
+        if not isinstance(category["id"], int) or isinstance(category["id"], bool):
+            raise ValueError(f"{json_path}, categories[{index}]: field 'id' = {category['id']!r}, expected an integer")
+    if len({c["id"] for c in data["categories"]}) != len(data["categories"]):
+        raise ValueError(f"{json_path}, field 'categories': category ids appear more than once")
     categories = sorted(data["categories"], key=lambda c: c["id"])
     column = {c["id"]: i for i, c in enumerate(categories)}
     by_image: dict[int, set[int]] = {}
@@ -146,8 +158,8 @@ def read_coco_instances(json_path: str | Path, image_root: str | Path, check_ima
     for entry in data["images"]:
         if entry.get("id") not in by_image:
             continue
-        keys.append(entry["file_name"])
-        images.append(image_root / entry["file_name"])
+        keys.append(str(entry["file_name"]))
+        images.append(image_root / str(entry["file_name"]))
         row = np.zeros(len(categories), dtype=np.uint8)
         row[sorted(by_image[entry["id"]])] = 1
         rows.append(row)

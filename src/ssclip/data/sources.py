@@ -7,7 +7,7 @@ class and multi-labels, plus its split name; commands then take the part they ne
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from ssclip.data.captions import read_caption_csv, read_caption_json
 from ssclip.data.classfolders import read_class_folders
 from ssclip.data.multilabel import read_coco_instances, read_multilabel_csv, read_ucm_multilabel, read_voc
+from ssclip.data.split import split_labeled
 from ssclip.data.types import ClassificationSet, ImageCaptions, MultiLabelSet
 from ssclip.registry import Registry
 
@@ -26,6 +27,30 @@ class DataSource:
     multilabel: MultiLabelSet | None = None
     splits: list[str | None] = field(default_factory=list)
     classnames: list[str] | None = None  # scene classes, for zero-shot classification
+
+    @property
+    def has_splits(self) -> bool:
+        """Whether any row names its split (a ``split`` column, a split file): without one, training and
+        evaluation would see the same images unless a split is made (:meth:`with_holdout`)."""
+        return any(self.splits)
+
+    def with_holdout(self, fraction: float, seed: int) -> DataSource:
+        """This source with a seeded ``fraction`` of its rows named ``"test"`` and the rest ``"train"``, for data
+        without splits of its own (the draw is :func:`ssclip.data.split.split_labeled`'s: the same on every
+        machine for a seed)."""
+        if self.has_splits:
+            raise ValueError("this dataset has splits of its own: a held-out split is only for data without them")
+        if not 0 < fraction < 1:
+            raise ValueError(f"held-out fraction must be in (0, 1), got {fraction}")
+        held, _ = split_labeled(len(self.splits), fraction, seed)
+        splits: list[str | None] = ["train"] * len(self.splits)
+        for i in held:
+            splits[int(i)] = "test"
+        captions = self.captions
+        if captions is not None:
+            captions = [replace(r, split=s) for r, s in zip(captions, splits, strict=True)]
+        multilabel = None if self.multilabel is None else replace(self.multilabel, splits=list(splits))
+        return replace(self, captions=captions, multilabel=multilabel, splits=splits)
 
     def rows(self, split: str | None) -> np.ndarray:
         n = len(self.splits)
@@ -143,8 +168,14 @@ def _ml_ucm(path: str, image_root: str | None = None, **_: object) -> DataSource
 
 
 @FORMATS.register("multilabel-csv")
-def _ml_csv(path: str, image_root: str | None = None, **options: object) -> DataSource:
-    ml = read_multilabel_csv(path, image_root=image_root, **_csv_options(options, "sep", "image_key", "labels_key"))
+def _ml_csv(
+    path: str, image_root: str | None = None, classnames: list[str] | None = None, **options: object
+) -> DataSource:
+    """``classnames``: the class list (a label outside it is an error); in the one-hot layout, the columns."""
+    picked = _csv_options(options, "sep", "image_key", "labels_key")
+    if classnames is not None:
+        picked["classnames" if picked.get("labels_key", "labels") is not None else "label_columns"] = classnames
+    ml = read_multilabel_csv(path, image_root=image_root, **picked)
     return DataSource(None, None, ml, list(ml.splits) or [None] * len(ml.images))
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,13 +29,31 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ssclip.engine.checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from ssclip.checks import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    at_least_one,
+    check_settings,
+    optional,
+    positive,
+)
+from ssclip.engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    remove_stale_temporaries,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 from ssclip.engine.devices import resolve_device
 from ssclip.engine.distributed import SINGLE, DistEnv, broadcast_state, gather_with_grad, shard
 from ssclip.engine.logger import RunLogger
 from ssclip.engine.optim import cosine_with_warmup, parameter_groups
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
 from ssclip.methods.base import Gather, Method, StepOutput, no_gather
+
+PRECISIONS = ("auto", "fp32", "amp", "bf16")
 
 
 @dataclass
@@ -59,7 +79,60 @@ class TrainConfig:
     best_metric: str | None = None  # higher is better
     tensorboard: bool = True
     progress: bool = True
+    nonfinite: str = "stop"  # a NaN/inf loss: stop the run (last good checkpoint kept) | skip: drop that step
+    resume_ignore_config: bool = False  # resume even when the run's settings differ from the checkpoint's
     extra: dict[str, Any] = field(default_factory=dict)
+
+    # Settings that change how a run is watched or stopped, not what it computes: a resume may change them.
+    WATCH_ONLY = ("stop_after", "progress", "tensorboard", "nonfinite", "resume_ignore_config", "checkpoint_every")
+
+    def __post_init__(self) -> None:
+        rules = {
+            "epochs": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+            "lr": POSITIVE,
+            "weight_decay": NON_NEGATIVE,
+            "eps": POSITIVE,
+            "warmup_steps": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+            "accum_steps": AT_LEAST_ONE,
+            "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+            "max_logit_scale": POSITIVE,
+            "grad_clip": (optional(positive), "null or a number > 0"),
+            "max_steps": (optional(at_least_one), "null or an integer >= 1"),
+            "stop_after": (optional(at_least_one), "null or an integer >= 1"),
+            "checkpoint_every": (optional(at_least_one), "null or an integer >= 1"),
+            "checkpoint_epochs": AT_LEAST_ONE,
+            "eval_every": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: only at the end)"),
+            "nonfinite": (lambda v: v in ("stop", "skip"), "stop or skip"),
+        }
+        check_settings(self, rules)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"setting 'betas' = {self.betas!r}: expected two numbers in [0, 1)")
+
+
+class NonFiniteError(ValueError):
+    """A loss or the weights became NaN or infinite: the run stops there (its last checkpoint was written before
+    and is kept), rather than train on and save a model of NaNs whose metrics would mean nothing."""
+
+
+def config_differences(recorded: Any, current: Any, ignore: tuple[str, ...] = (), prefix: str = "") -> list[str]:
+    """``key: recorded -> current`` for every (dotted) setting that differs between two JSON-like records."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(recorded) | set(current), key=str):
+            name = f"{prefix}{key}"
+            if name in ignore or str(key) in ignore:
+                continue
+            missing = "(not set)"
+            out += config_differences(recorded.get(key, missing), current.get(key, missing), ignore, f"{name}.")
+        return out
+    if recorded != current:
+        return [f"{prefix.rstrip('.')}: {recorded!r} -> {current!r}"]
+    return []
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as plain JSON values (tuples become lists), as checkpoints store it and as it is compared."""
+    return json.loads(json.dumps(record, default=str))
 
 
 class TrainData(Protocol):
@@ -199,6 +272,13 @@ class Trainer:
         self.best: float | None = None
         self.history: list[dict[str, Any]] = []
         self._evaluated_step: int | None = None  # global step of the latest evaluation
+        # What the caller records of the run (settings of the task, the method, the model): stored in every
+        # checkpoint; a resume whose record differs stops, listing the differences (resume_ignore_config: warns).
+        self.run_record: dict[str, Any] = {}
+        self._log_lines = 0  # lines of log.jsonl at the last resume (see RunLogger's keep_lines)
+        self._logger: RunLogger | _SilentLogger | None = None
+        self._saved_step: int | None = None  # global step of the last checkpoint written
+        self._skip_window = False  # a micro-batch of the current accumulation window had a non-finite loss
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -214,16 +294,45 @@ class Trainer:
             "global_step": self.global_step,
             "secondary_position": self.data.secondary.position if self.data.secondary else None,
             "best": self.best,
-            "config": asdict(self.cfg),
+            "config": _json_safe(asdict(self.cfg)),
+            "run": _json_safe(self.run_record),
+            "history": self.history,
+            "evaluated_step": self._evaluated_step,
+            "log_lines": getattr(self._logger, "lines", self._log_lines),
         }
 
     def save(self, name: str) -> Path:
-        """Write a checkpoint (process 0 only: every process holds the same state)."""
+        """Write a checkpoint (process 0 only: every process holds the same state). Weights that are no longer
+        finite are never written: the run stops and the previous checkpoint stays the last good one."""
+        self._check_weights()
         path = self.output_dir / name
+        if name == "last.pt":
+            self._saved_step = self.global_step
         return save_atomic(self.state_dict(), path) if self.dist.is_main else path
 
+    def _record(self) -> dict[str, Any]:
+        return _json_safe({**self.run_record, "train": asdict(self.cfg)})
+
     def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint of this run. Its recorded settings must be this run's (but for the
+        :attr:`TrainConfig.WATCH_ONLY` ones), otherwise the resume stops listing the differences, unless
+        ``resume_ignore_config`` (then it warns and continues with the checkpoint's state and the new settings)."""
         ckpt = load_checkpoint(path)
+        absent = [k for k in ("model", "method", "rng", "global_step", "epoch", "config") if k not in ckpt]
+        if absent:
+            raise CheckpointError(f"{path}: not a training checkpoint of ssclip (no {', '.join(absent)})")
+        recorded = {**ckpt.get("run", {}), "train": ckpt["config"]}
+        ignore = tuple(f"train.{k}" for k in TrainConfig.WATCH_ONLY)
+        differences = config_differences(recorded, self._record(), ignore)
+        if differences:
+            listed = "\n  ".join(differences)
+            message = f"{path}: the run's settings differ from the checkpoint's (checkpoint -> now):\n  {listed}"
+            if not self.cfg.resume_ignore_config:
+                raise CheckpointError(
+                    f"{message}\nresume with the checkpoint's settings, start a new run in another folder, or "
+                    "set resume_ignore_config to continue with the new settings"
+                )
+            warnings.warn(message + "\ncontinuing with the new settings (resume_ignore_config)", stacklevel=2)
         self.model.load_state_dict(ckpt["model"])
         self.method.load_state_dict(ckpt["method"])
         if self.optimizer and ckpt["optimizer"]:
@@ -236,6 +345,10 @@ class Trainer:
         self.global_step, self.best = ckpt["global_step"], ckpt["best"]
         if self.data.secondary is not None and ckpt["secondary_position"] is not None:
             self.data.secondary.position = ckpt["secondary_position"]
+        self.history = list(ckpt.get("history", []))  # the evaluations before the kill stay in metrics.json
+        self._evaluated_step = ckpt.get("evaluated_step")
+        self._log_lines = int(ckpt.get("log_lines", 0))
+        self._saved_step = self.global_step
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _clamp_logit_scale(self) -> None:
@@ -257,6 +370,50 @@ class Trainer:
         self.method.after_optimizer_step(self.model)
         self.global_step += 1
 
+    def _skip_step(self) -> None:
+        """``nonfinite="skip"``: drop the window's gradients, leave the weights, keep the schedule's pace."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self._skip_window = False
+        with warnings.catch_warnings():  # stepping the schedule without the optimizer is deliberate here
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        self.global_step += 1
+        logging.getLogger(__name__).warning("step %d skipped: non-finite loss", self.global_step)
+
+    def _finite(self, loss: torch.Tensor, out: StepOutput) -> bool:
+        """Whether the step's loss and loss terms are finite on every process (all agree, so that all stop or
+        skip together)."""
+        terms = torch.stack(
+            [loss.detach().float().reshape(()), *(v.detach().float().sum() for v in out.losses.values())]
+        )
+        ok = torch.isfinite(terms).all().to(torch.int32)
+        if self.dist.enabled:
+            torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
+        return bool(ok)
+
+    def _nonfinite_message(self, loss: torch.Tensor, out: StepOutput) -> str:
+        terms = {"loss": loss, **out.losses}
+        values = ", ".join(f"{k}={float(v.detach().float().sum()):.4g}" for k, v in terms.items())
+        return (
+            f"non-finite loss at step {self.global_step + 1} (epoch {self.epoch}, micro-batch {self.micro_in_epoch}):"
+            f" {values}. The run stopped; {self._kept()}. Lower the learning rate (or set grad_clip), or set "
+            "nonfinite=skip to drop such steps"
+        )
+
+    def _kept(self) -> str:
+        if self._saved_step is None:
+            return "no checkpoint had been written yet"
+        return f"its last good checkpoint is {self.output_dir / 'last.pt'} (step {self._saved_step})"
+
+    def _check_weights(self) -> None:
+        """Stop before a checkpoint or an evaluation of weights that are no longer finite."""
+        for name, tensor in [*self.model.named_parameters(), *self.method.named_parameters()]:
+            if not torch.isfinite(tensor.detach()).all():
+                raise NonFiniteError(
+                    f"weights became non-finite after step {self.global_step} (parameter {name!r}, epoch "
+                    f"{self.epoch}). The run stopped; {self._kept()}. Lower the learning rate (or set grad_clip)"
+                )
+
     def _done(self) -> bool:
         stopped = self.cfg.stop_after is not None and self.global_step >= self.cfg.stop_after
         return stopped or self.global_step >= self.total_steps
@@ -267,8 +424,17 @@ class Trainer:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         main = self.dist.is_main
         if main:
+            stale = remove_stale_temporaries(self.output_dir)  # half-written checkpoints of a killed run
+            if stale:
+                logging.getLogger(__name__).info("removed %d stale temporary checkpoint(s)", len(stale))
             (self.output_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str))
-        logger = RunLogger(self.output_dir, tensorboard=cfg.tensorboard) if main else _SilentLogger()
+        # A fresh run starts a new log.jsonl; a resumed run keeps the lines its checkpoint had written.
+        logger = (
+            RunLogger(self.output_dir, tensorboard=cfg.tensorboard, keep_lines=self._log_lines)
+            if main
+            else _SilentLogger()
+        )
+        self._logger = logger
         bar = tqdm(total=self.total_steps, initial=self.global_step, disable=not (cfg.progress and main), desc="train")
         try:
             if self.optimizer is None:
@@ -316,12 +482,20 @@ class Trainer:
                 with self.autocast:
                     out = self._ddp(batch, self._gather) if self._ddp else self.method(self.model, batch, no_gather)
                     loss = out.total()
+                if not self._finite(loss, out):
+                    if cfg.nonfinite == "stop":
+                        raise NonFiniteError(self._nonfinite_message(loss, out))
+                    self._skip_window = True
+                # Backward even on a step to skip: every DDP process must reduce; its gradients are dropped.
                 self.scaler.scale(loss / cfg.accum_steps).backward()
             self.micro_in_epoch += 1
             seen += (len(idx) + (len(secondary) if secondary is not None else 0)) * self.dist.world_size
             if stepping:
-                self._optimizer_step()
+                skipped = self._skip_window
+                self._skip_step() if skipped else self._optimizer_step()
                 record = {"epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0]}
+                if skipped:
+                    record["skipped"] = 1
                 record.update(self._step_values(loss, out))
                 record["logit_scale"] = (
                     float(self.model.logit_scale.detach().exp()) if hasattr(self.model, "logit_scale") else 0
@@ -365,7 +539,13 @@ class Trainer:
         if self.evaluate is None or not self.dist.is_main:
             self._evaluated_step = self.global_step
             return
-        metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
+        self._check_weights()
+        try:
+            metrics = self.evaluate(self.method.inference_model(self.model), self.epoch)
+        except ValueError as e:  # e.g. finite weights whose activations overflow: embeddings of NaN
+            raise ValueError(
+                f"evaluation after step {self.global_step} (epoch {self.epoch}): {e}. The run stopped; {self._kept()}"
+            ) from e
         self._evaluated_step = self.global_step
         self.history.append({"epoch": self.epoch, **metrics})
         logger.log({"epoch": self.epoch, **metrics}, self.global_step, prefix="eval")

@@ -50,6 +50,12 @@ def _finish(chunks: list[torch.Tensor], what: str) -> torch.Tensor:
     # Concatenating outside inference mode yields an ordinary tensor, so callers can use the result
     # in autograd graphs (e.g. a frozen classifier in a training loss) without a clone.
     embeddings = torch.cat(chunks).float()
+    bad = int((~torch.isfinite(embeddings)).any(dim=-1).sum())
+    if bad:  # NaN scores would rank first (or last) silently: no metric of such a model means anything
+        raise ValueError(
+            f"the model produced non-finite (NaN or infinite) embeddings for {bad} of {len(embeddings)} {what}: "
+            "its weights, or the activations they give, are not finite (a diverged run or a damaged weights file)"
+        )
     # Re-normalize in float32: models running in half precision return norms only close to 1.
     return F.normalize(embeddings, dim=-1)
 

@@ -63,6 +63,9 @@ def _check_inputs(
         )
     if image_emb.shape[0] == 0 or text_emb.shape[0] == 0:
         raise ValueError("retrieval_metrics: image_emb and text_emb must be non-empty")
+    for name, emb in (("image_emb", image_emb), ("text_emb", text_emb)):
+        if not torch.isfinite(emb).all():  # NaN compares false both ways: it would rank every positive first
+            raise ValueError(f"retrieval_metrics: {name} contains NaN or infinite values")
     if text_to_image.shape != (text_emb.shape[0],):
         raise ValueError(f"text_to_image must have shape ({text_emb.shape[0]},), got {tuple(text_to_image.shape)}")
     if text_to_image.dtype.is_floating_point or text_to_image.dtype == torch.bool:

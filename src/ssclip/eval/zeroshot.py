@@ -52,6 +52,8 @@ def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_class
         raise ValueError("classification_metrics: no samples")
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
         raise ValueError(f"targets must be integer class indices, got dtype {targets.dtype}")
+    if not torch.isfinite(logits).all():  # topk of NaN logits picks arbitrary classes
+        raise ValueError("classification_metrics: logits contain NaN or infinite values")
     low, high = int(targets.min()), int(targets.max())
     if low < 0 or high >= num_classes:
         raise ValueError(f"targets must lie in [0, {num_classes - 1}], got range [{low}, {high}]")

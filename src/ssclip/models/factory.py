@@ -234,6 +234,7 @@ def create_clip(
     init_logit_scale: float | None = None,
 ) -> CLIPBundle:
     """Create a CLIP model, its transforms and its tokenizer (see the module docstring for names)."""
+    check_model_spec(model_name)
     if model_name.startswith("local-dir:") or (Path(model_name) / "open_clip_config.json").is_file():
         bundle = load_clip(model_name.removeprefix("local-dir:"))
     elif model_name in OFFLINE_MODELS:
@@ -291,8 +292,8 @@ def _create_offline(name: str, zeroshot_init: str, init_logit_scale: float | Non
 def _create_open_clip(name: str, pretrained: str | None) -> CLIPBundle:
     try:
         model, train_tf, eval_tf = open_clip.create_model_and_transforms(name, pretrained=pretrained)
-    except RuntimeError as e:
-        raise RuntimeError(
+    except (RuntimeError, OSError, ValueError) as e:
+        raise ModelLoadError(
             f"could not create open_clip model {name!r} with pretrained={pretrained!r}: {e}. Without network "
             f"access, pass a local checkpoint file as pretrained, a local-dir: folder, or the offline default "
             f"{DEFAULT_MODEL!r}."
@@ -378,7 +379,17 @@ def load_clip(folder: str | Path) -> CLIPBundle:
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{folder}: weights file {WEIGHTS_FILE} is missing")
-    model.load_state_dict(load_file(str(weights)), strict=True)
+    try:
+        state = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for truncated or corrupt files
+        raise ModelLoadError(f"{weights}: corrupt or truncated weights file ({type(e).__name__}: {e})") from None
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelLoadError(f"{weights}: tensor {key!r} holds NaN or infinite values (a damaged weights file)")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelLoadError(f"{weights}: does not match {config_path} ({str(e).splitlines()[0]})") from None
     preprocess = payload.get("preprocess_cfg", {})
     preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()}
     train_tf, eval_tf = _build_transforms(preprocess)
@@ -388,3 +399,32 @@ def load_clip(folder: str | Path) -> CLIPBundle:
         tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
     name = payload.get("ssclip", {}).get("source_model", str(folder))
     return CLIPBundle(model, train_tf, eval_tf, tokenizer, name, cfg, preprocess)
+
+
+class ModelLoadError(ValueError, RuntimeError):
+    """A model that cannot be created or loaded: the message names the name, folder or file at fault. A
+    ``ValueError`` (bad input, exit code 2 on the command line) and, as before, a ``RuntimeError``."""
+
+
+def check_model_spec(name: str) -> None:
+    """Fail fast, before anything loads, when ``name`` is neither an offline model, an open_clip architecture,
+    nor a saved model folder (``local-dir:PATH`` or a folder with ``open_clip_config.json``)."""
+    if name.startswith("hf-hub:"):  # open_clip fetches it (network): nothing to check offline
+        return
+    folder = name.removeprefix("local-dir:")
+    if name.startswith("local-dir:") or Path(name).exists() or "/" in name or "\\" in name:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"model folder {folder} not found (expected a folder written by save_clip)")
+        if not (Path(folder) / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{folder} is not a saved model: {CONFIG_FILE} is missing")
+        return
+    if name in OFFLINE_MODELS or name in open_clip.list_models():
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, list_models(), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(
+        f"model {name!r}: not an offline model ({', '.join(OFFLINE_MODELS.names())}), not an open_clip architecture "
+        f"and not a saved model folder.{hint} `ssclip models` lists the names."
+    )

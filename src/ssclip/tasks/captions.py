@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssclip.checks import AT_LEAST_ONE, TASK_RULES, check_settings
 from ssclip.data.types import ImageCaptions
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
 from ssclip.eval.embed import encode_images, encode_texts
@@ -45,6 +46,9 @@ class CaptionTaskConfig:
     aerial_augmentation: bool = True
     cache_dir: str | None = ".cache/ssclip"
     templates: list[str] = field(default_factory=lambda: ["an aerial photograph of {}."])
+
+    def __post_init__(self) -> None:
+        check_settings(self, TASK_RULES | {"paired_batch_size": AT_LEAST_ONE, "unpaired_batch_size": AT_LEAST_ONE})
 
 
 def choose_keywords(source: str, paired: Sequence[ImageCaptions], classnames: Sequence[str]) -> list[str]:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ssclip.checks import AT_LEAST_ONE, TASK_RULES, check_settings
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
 from ssclip.eval.multilabel import DecisionRule, multilabel_metrics
 from ssclip.tasks.stores import InputStore
@@ -40,6 +41,10 @@ class MultiLabelTaskConfig:
     view_seed: int = 0  # seed of the cached augmentations (as the caption task's)
     cache_dir: str | None = ".cache/ssclip"
     decision_rule: str = "prior"  # for CF1/OF1: class-wise thresholds matching labeled label frequencies
+
+    def __post_init__(self) -> None:
+        batches = ("labeled_batch_size", "unlabeled_batch_size", "n_strong_views")
+        check_settings(self, TASK_RULES | dict.fromkeys(batches, AT_LEAST_ONE))
 
 
 class MultiLabelTrainData:

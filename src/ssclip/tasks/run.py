@@ -104,10 +104,12 @@ def fit_and_record(
     details: dict[str, Any],
     on_fitted: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """What every run does around ``Trainer.fit``: resume if asked (``"latest"``: the run's own last.pt), write
-    run_config.json, train, and write metrics.json (the final metrics, the history, the wall time since the run
+    """What every run does around ``Trainer.fit``: resume if asked (``"latest"``: the run's own last.pt; a
+    checkpoint whose recorded run config differs from ``run_config`` stops the resume, see ``Trainer.resume``),
+    write run_config.json, train, and write metrics.json (the final metrics, the history, the wall time since the run
     started and the task's ``details``). Returns that summary."""
     output_dir = setup.output_dir
+    trainer.run_record = {k: v for k, v in run_config.items() if k != "train"}  # checked again at a resume
     if resume is not None:
         trainer.resume(output_dir / "last.pt" if str(resume) == "latest" else resume)
     main = trainer.dist.is_main
