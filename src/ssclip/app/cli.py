@@ -1,4 +1,4 @@
-"""The ``ssclip`` command: models, eval, train, demo, synth.
+"""The ``ssclip`` command: models, methods, eval, train, predict, search, tag, demo, synth.
 
 Each sub-command has its own ``--help``; all of them run offline with the default model.
 """
@@ -20,6 +20,9 @@ Semi-supervised adaptation of CLIP to specialist domains.
                                        synthetic data, with a report
   ssclip train --method sclip ...      train a method on your data (S-CLIP family or multi-label CSA family)
   ssclip eval --data PATH --format F   zero-shot / retrieval / multi-label evaluation of any model
+  ssclip predict --images PATH ...     zero-shot classes of images (any model)
+  ssclip search --images PATH ...      find images by text or example image (embedding index, HTML sheet)
+  ssclip tag --model RUN/tagger ...    labels of images by a trained multi-label tagger
   ssclip models                        list the model names create_clip understands
   ssclip methods [NAME]                list the training methods, or one method's options and their values
   ssclip synth --output DIR            write the embedded synthetic data set to disk in standard formats
@@ -225,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--seed", type=int, default=0, help="data, split and training seed (default: %(default)s)")
     de.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default: %(default)s)")
 
+    from ssclip.app.commands import predict, search, tag
+
+    for command in (predict, search, tag):
+        command.add_parser(sub, _add_model_args)
+
     sy = sub.add_parser(
         "synth",
         help="write the synthetic data set to disk",
@@ -424,11 +432,25 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(module: str):
+    """The ``run`` of an ``ssclip.app.commands`` module, imported when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        return import_module(f"ssclip.app.commands.{module}").run(args)
+
+    return run
+
+
 COMMANDS = {
     "models": cmd_models,
     "methods": cmd_methods,
     "eval": cmd_eval,
     "train": cmd_train,
+    "predict": _command("predict"),
+    "search": _command("search"),
+    "tag": _command("tag"),
     "demo": cmd_demo,
     "synth": cmd_synth,
 }

@@ -240,10 +240,30 @@ def create_clip(
         bundle = load_clip(model_name.removeprefix("local-dir:"))
     elif model_name in OFFLINE_MODELS:
         bundle = _create_offline(model_name, zeroshot_init, init_logit_scale)
+    elif not model_name.startswith("hf-hub:") and (
+        "/" in model_name or "\\" in model_name or Path(model_name).exists()
+    ):
+        _raise_not_a_model_folder(Path(model_name))
     else:
         bundle = _create_open_clip(model_name, pretrained)
     bundle.model.to(device)
     return bundle
+
+
+def _raise_not_a_model_folder(path: Path) -> None:
+    """A path that names no saved CLIP: say what it is and what would be."""
+    if (path / "model" / CONFIG_FILE).is_file():
+        hint = f"it is a run folder: its model is {path / 'model'}"
+    elif (path / "tagger" / "tagger.json").is_file() or (path / "tagger.json").is_file():
+        hint = "it holds a multi-label tagger: use it with `ssclip tag --model` (its text side is not saved)"
+    elif not path.exists():
+        hint = "no such file or folder"
+    else:
+        hint = f"{CONFIG_FILE} is missing"
+    raise FileNotFoundError(
+        f"{path}: not a saved model ({hint}); --model takes a model name (`ssclip models`), a folder written by "
+        f"`ssclip train` (RUN/model) or save_clip, or local-dir:PATH"
+    )
 
 
 @contextlib.contextmanager
