@@ -80,7 +80,7 @@ class EmbeddingIndex:
         q = torch.nn.functional.normalize(queries.float(), dim=-1)
         best_s, best_i = None, None
         for start in range(0, len(self), chunk):
-            rows = torch.from_numpy(np.ascontiguousarray(self.embeddings[start : start + chunk]))
+            rows = torch.from_numpy(np.array(self.embeddings[start : start + chunk]))  # a copy: the map is read-only
             s, i = (q @ rows.T).topk(min(k, rows.shape[0]), dim=-1)
             i = i + start
             if best_s is not None:
@@ -127,11 +127,12 @@ def _write(path: Path, key: str, entries: list[dict[str, Any]], embeddings: np.n
 
 def _stored_path(image: Path, index_dir: Path) -> str:
     """Relative to the index's folder when below it (the folder can then move with its index), else absolute."""
-    resolved = image.resolve()
+    # abspath, not resolve: a symbolic link is listed under its own name, as the user named it
+    absolute = Path(os.path.abspath(image))
     try:
-        return resolved.relative_to(index_dir.resolve()).as_posix()
+        return absolute.relative_to(os.path.abspath(index_dir)).as_posix()
     except ValueError:
-        return str(resolved)
+        return str(absolute)
 
 
 def build_or_update_index(
