@@ -129,7 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-label decision rule: 'prior' (class-wise thresholds matching the train split's "
         "label frequencies) or a fixed probability such as 0.5",
     )
-    ev.add_argument("--output", default=None, help="result JSON (default: print only)")
+    ev.add_argument(
+        "--output",
+        default=None,
+        help="result JSON (default: print only); with --output-format clip_benchmark it may hold CLIP_benchmark's "
+        "fields {dataset}, {model}, {pretrained}, {task} (several tasks without {task}: NAME_TASK.json each)",
+    )
+    ev.add_argument(
+        "--output-format",
+        default="ssclip",
+        choices=["ssclip", "clip_benchmark"],
+        help="ssclip: one JSON with every task, in percent; clip_benchmark: CLIP_benchmark's result JSON, one per "
+        "task (acc1, acc5, mean_per_class_recall, image/text_retrieval_recall@k, as fractions), for its "
+        "'clip_benchmark build' (default: %(default)s)",
+    )
+    ev.add_argument(
+        "--dataset-name", default=None, help="clip_benchmark 'dataset' field (default: the --data folder's name)"
+    )
 
     tr = sub.add_parser(
         "train",
@@ -321,11 +337,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "split": args.split,
         "metrics": result,
     }
+    if args.output_format == "clip_benchmark":
+        return _write_clip_benchmark(args, result)
     text = json.dumps(payload, indent=2)
     print(text)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text + "\n")
+    return 0
+
+
+def _write_clip_benchmark(args: argparse.Namespace, result: dict) -> int:
+    from ssclip.eval.clip_benchmark import to_clip_benchmark
+
+    dataset = args.dataset_name or Path(args.data.rstrip("/")).name or args.format
+    records = to_clip_benchmark(result, dataset, args.model, args.pretrained)
+    for record in records:
+        text = json.dumps(record, indent=2)
+        print(text)
+        if not args.output:
+            continue
+        fields = {k: str(record[k]).replace("/", "_") for k in ("dataset", "model", "pretrained", "task")}
+        path = Path(args.output.format(**fields))
+        if len(records) > 1 and "{task}" not in args.output:
+            path = path.with_name(f"{path.stem}_{record['task']}{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
     return 0
 
 
