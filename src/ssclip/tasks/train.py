@@ -18,6 +18,7 @@ import torch
 from ssclip.data.types import ImageCaptions, MultiLabelSet
 from ssclip.engine.distributed import main_process_first
 from ssclip.engine.trainer import TrainConfig, Trainer
+from ssclip.infer.tagger import save_tagger
 from ssclip.methods.base import MethodContext
 from ssclip.methods.multilabel import MultiLabelContext
 from ssclip.models.factory import CLIPBundle, save_clip
@@ -25,7 +26,7 @@ from ssclip.pseudo.thresholds import label_prior
 from ssclip.tasks.captions import CaptionEvaluator, CaptionTaskConfig, CaptionTrainData, choose_keywords
 from ssclip.tasks.multilabel import MultiLabelEvaluator, MultiLabelTaskConfig, MultiLabelTrainData
 from ssclip.tasks.run import describe_run, fit_and_record, save_artifacts, start_run
-from ssclip.tasks.stores import SubsetStore, make_store
+from ssclip.tasks.stores import CachedViewStore, SubsetStore, make_store
 
 __all__ = ["CaptionTaskConfig", "MultiLabelTaskConfig", "train_captions", "train_multilabel"]
 
@@ -141,10 +142,12 @@ def train_multilabel(
     method_options: dict[str, Any] | None = None,
     resume: str | Path | None = None,
     device: str | torch.device = "auto",
+    save_model: bool = True,
 ) -> dict[str, Any]:
     """Train ``method`` on a seeded ``label_ratio`` of labeled images plus the rest as unlabeled images,
-    evaluate mAP / CF1 / OF1 on ``eval_set`` every ``eval_every`` epochs and at the end, save checkpoints and
-    the method's artifacts (CSA's label contexts). Returns a summary with the final metrics."""
+        evaluate mAP / CF1 / OF1 on ``eval_set`` every ``eval_every`` epochs and at the end, save checkpoints and
+        the method's artifacts (CSA's label contexts) and the tagger (``OUTPUT/tagger``: image side, heads, class names,
+    the final evaluation's thresholds; ``ssclip.load_tagger``). Returns a summary with the final metrics."""
     run = start_run(
         bundle, method, method_options, task, train, len(train_set.images), output_dir, device, text_trainable="none"
     )
@@ -197,4 +200,29 @@ def train_multilabel(
         run, method, method_options, task, train, bundle, n_labeled=len(run.labeled), n_unlabeled=len(run.unlabeled)
     )
     details = {"regime": task.regime, "image_split": run.image_split, "n_labeled": len(run.labeled)}
-    return fit_and_record(trainer, lambda: evaluator(algo.inference_model(run.model)), run, resume, run_config, details)
+
+    def save_run_tagger() -> None:
+        model = algo.inference_model(run.model)
+        save_tagger(
+            run.output_dir / "tagger",
+            model,
+            algo.inference_heads(model),
+            train_set.classnames,
+            evaluator.last_thresholds,
+            evaluator.rule,
+            prior,
+            bundle.model_cfg,
+            bundle.preprocess_cfg,
+            feature_dtype=eval_store.views.dtype if isinstance(eval_store, CachedViewStore) else None,
+            info={"method": method, "model": bundle.name, "eval_images": len(eval_set.images)},
+        )
+
+    return fit_and_record(
+        trainer,
+        lambda: evaluator(algo.inference_model(run.model)),
+        run,
+        resume,
+        run_config,
+        details,
+        on_fitted=save_run_tagger if save_model else None,
+    )

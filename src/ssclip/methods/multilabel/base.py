@@ -185,6 +185,11 @@ class MultiLabelMethod(Method):
             return self.teacher.heads
         return self._check_ready()
 
+    def inference_heads(self, model: nn.Module) -> MultiLabelHeads:
+        """The heads that ``predict_proba(model, ...)`` uses (the teacher's for the teacher's CLIP): what a saved
+        tagger holds beside that model's image side."""
+        return self._heads_for(model)
+
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, images: Tensor) -> Tensor:
         """(B, C) probabilities, with the teacher's heads when ``model`` is the teacher's CLIP (see

@@ -44,6 +44,12 @@ class ZeroShotMultiLabel(Method):
     def training_step(self, model: nn.Module, batch: dict[str, Any], gather: Gather = no_gather) -> StepOutput:
         raise RuntimeError("method 'zero-shot' does not train (trains=False): evaluate it without training")
 
+    def inference_heads(self, model: nn.Module) -> MultiLabelHeads:
+        """The frozen prompt head (what a saved tagger holds)."""
+        if self.heads is None:
+            raise RuntimeError("method 'zero-shot': call setup() before inference_heads()")
+        return self.heads
+
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, images: Tensor) -> Tensor:
         if self.heads is None:
