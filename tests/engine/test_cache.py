@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -120,12 +122,13 @@ def test_a_killed_build_resumes_where_it_stopped_and_maps_the_file(tmp_path):
     with pytest.raises(Killed):
         _build(net, paths, keys, tmp_path / "c")
     net.forward = forward
-    resumed = build_view_cache(net, [net], "toy", paths, keys, ViewSpec(TRAIN, EVAL, 3, 0, "t"), tmp_path / "c",
-                               progress=False, batch_size=4)
+    resumed = build_view_cache(
+        net, [net], "toy", paths, keys, ViewSpec(TRAIN, EVAL, 3, 0, "t"), tmp_path / "c", progress=False, batch_size=4
+    )
     assert net.calls == 30  # 4 images before the kill, the other 6 after: none twice
     assert torch.equal(resumed.features, reference)
     assert resumed.path is not None and resumed.path.suffix == ".npy"
-    maps = open("/proc/self/maps").read()
+    maps = Path("/proc/self/maps").read_text()
     assert str(resumed.path.resolve()) in maps  # mapped, not loaded
 
 
@@ -150,13 +153,30 @@ def test_unreadable_images_are_skipped_and_listed_or_fatal_when_strict(tmp_path)
     paths = _files(tmp_path, 5)
     paths[3].write_bytes(b"not an image")
     keys = [p.name for p in paths]
-    got = build_view_cache(CountingConv(), [CountingConv()], "toy", paths, keys, ViewSpec(TRAIN, EVAL, 2, 0, "t"),
-                           tmp_path / "c", progress=False)
+    got = build_view_cache(
+        CountingConv(),
+        [CountingConv()],
+        "toy",
+        paths,
+        keys,
+        ViewSpec(TRAIN, EVAL, 2, 0, "t"),
+        tmp_path / "c",
+        progress=False,
+    )
     assert got.unreadable.tolist() == [3] and "3.png" in got.errors[0]
     assert got.features[3].abs().sum() == 0 and got.features[2].abs().sum() > 0
     with pytest.raises(ValueError, match=r"3\.png"):
-        build_view_cache(CountingConv(), [CountingConv()], "toy", paths, keys, ViewSpec(TRAIN, EVAL, 2, 0, "t"),
-                         tmp_path / "d", progress=False, strict=True)
+        build_view_cache(
+            CountingConv(),
+            [CountingConv()],
+            "toy",
+            paths,
+            keys,
+            ViewSpec(TRAIN, EVAL, 2, 0, "t"),
+            tmp_path / "d",
+            progress=False,
+            strict=True,
+        )
 
 
 def test_unchanged_files_are_not_hashed_again(tmp_path, monkeypatch):

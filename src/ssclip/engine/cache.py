@@ -78,7 +78,9 @@ class DigestMemo:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=60)
-            self.db.execute("CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INT, mtime INT, sha1 TEXT)")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INT, mtime INT, sha1 TEXT)"
+            )
 
     @staticmethod
     def _stamp(image: Path | ShardMember) -> tuple[str, int, int]:
