@@ -50,6 +50,7 @@ class TrainConfig:
     max_logit_scale: float = 100.0
     grad_clip: float | None = None
     seed: int = 0
+    workers: int | None = None  # batch-loading processes (None: the task's default; 0: in the training process)
     max_steps: int | None = None  # cap on optimizer steps; the schedule is fitted to it
     stop_after: int | None = None  # stop after this many steps as if killed (schedule unchanged; resume later)
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
