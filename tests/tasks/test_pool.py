@@ -21,7 +21,6 @@ from ssclip.models import create_clip
 from ssclip.tasks.captions import CaptionTaskConfig
 from ssclip.tasks.train import MultiLabelTaskConfig, train_captions, train_multilabel
 
-
 N_TRAIN = 600  # the first 600 UCM training images (of 1680), to keep the cache builds short
 
 
