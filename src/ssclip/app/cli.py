@@ -189,6 +189,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="method option, e.g. detach_plan=true (repeatable; `ssclip methods NAME` lists the options, "
         "their defaults and allowed values)",
     )
+    tr.add_argument(
+        "--unlabeled",
+        default=None,
+        metavar="POOL",
+        help="images without annotations, trained on as unpaired/unlabeled images: a folder (searched "
+        "recursively), a CSV/TSV list (--unlabeled-img-key column) or webdataset shards such as "
+        "'pool/{000000..000099}.tar'. With a pool every annotated image is paired/labeled unless --label-ratio",
+    )
+    tr.add_argument(
+        "--unlabeled-img-key", default="filepath", help="image path column of a CSV/TSV pool (default: %(default)s)"
+    )
+    tr.add_argument(
+        "--strict-images",
+        action="store_true",
+        help="an unreadable pool image is an error (default: skipped with a count and a warning)",
+    )
+    tr.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data-loading processes for batches and cache builds (default: 4 capped at the cores for "
+        "--regime full, 0 for cached, whose batches are slices of a memory-mapped cache)",
+    )
+    tr.add_argument(
+        "--eval-data",
+        default=None,
+        help="evaluate on this dataset instead of --data's --eval-split (like open_clip's --val-data)",
+    )
+    tr.add_argument(
+        "--eval-format",
+        default=None,
+        help="format of --eval-data (default: --format); its CSV options are --data's",
+    )
     tr.add_argument("--train-split", default="train", help="split to train on (default: %(default)s)")
     tr.add_argument(
         "--eval-split", default="test", help="split evaluated during and after training (default: %(default)s)"
@@ -275,7 +308,7 @@ def _bundle(args: argparse.Namespace):
     return create_clip(args.model, args.pretrained, zeroshot_init=args.zeroshot_init)
 
 
-def _source(args: argparse.Namespace):
+def _source(args: argparse.Namespace, data: str | None = None, fmt: str | None = None):
     from ssclip.data.sources import load_source
 
     given = {
@@ -287,7 +320,7 @@ def _source(args: argparse.Namespace):
         "labels_key": args.csv_labels_key,
     }
     opts = {k: v for k, v in given.items() if v}
-    return load_source(args.format, args.data, **opts)
+    return load_source(fmt or args.format, data or args.data, **opts)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -331,6 +364,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "regime": args.regime,
         "epochs": args.epochs,
         "lr": args.lr,
+        "workers": args.workers,
     }
     cfg.update(parse_key_values(args.set, "--set"))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
@@ -347,6 +381,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"use --task {method.task}, or see `ssclip methods` for the methods of each task"
         )
     source = _source(args)
+    evaluated = _source(args, args.eval_data, args.eval_format) if args.eval_data else source
+    if args.eval_format and not args.eval_data:
+        raise ValueError("--eval-format names the format of --eval-data, which is missing")
+    pool = None
+    if args.unlabeled:
+        from ssclip.data.images import read_pool
+
+        pool = read_pool(args.unlabeled, image_key=args.unlabeled_img_key)
+    data_options = {"unlabeled": pool, "strict_images": args.strict_images}
     bundle = _bundle(args)
     if args.task == "captions":
         from ssclip.tasks.captions import CaptionTaskConfig
@@ -356,8 +399,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train_captions(
             bundle,
             source.caption_records(args.train_split),
-            source.caption_records(args.eval_split),
-            source.classnames,
+            evaluated.caption_records(args.eval_split),
+            evaluated.classnames or source.classnames,
             args.method,
             CaptionTaskConfig(**task_part),
             TrainConfig(**train_part),
@@ -365,6 +408,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             method_options=method_options,
             resume=args.resume,
             device=args.device,
+            **data_options,
         )
     else:
         from ssclip.tasks.train import MultiLabelTaskConfig, train_multilabel
@@ -373,7 +417,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train_multilabel(
             bundle,
             source.multilabel_set(args.train_split),
-            source.multilabel_set(args.eval_split),
+            evaluated.multilabel_set(args.eval_split),
             args.method,
             MultiLabelTaskConfig(**task_part),
             TrainConfig(**train_part),
@@ -381,6 +425,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             method_options=method_options,
             resume=args.resume,
             device=args.device,
+            **data_options,
         )
     if summary["metrics"] is None:  # a torchrun process other than 0: process 0 reports
         return 0

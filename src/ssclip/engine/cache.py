@@ -273,7 +273,7 @@ def build_view_cache(
             status = np.load(status_path, mmap_mode="r")
             if not (status == TODO).any():
                 log.info("feature cache hit: %s", path)
-                return _cache_result(_map(path), np.asarray(status), [], path, strict)
+                return _cache_result(_map(path), np.asarray(status), [], path, strict, images)
     todo = chunks
     if status is not None:  # a killed build: only the chunks it did not finish
         todo = [c for c in chunks if (status[c] == TODO).any()]
@@ -323,17 +323,21 @@ def build_view_cache(
         feats.flush()
         status.flush()  # type: ignore[union-attr]
         del feats
-        return _cache_result(_map(path), np.asarray(status), errors, path, strict)  # type: ignore[arg-type]
-    return _cache_result(torch.from_numpy(feats), np.asarray(status), errors, None, strict)
+        return _cache_result(_map(path), np.asarray(status), errors, path, strict, images)  # type: ignore[arg-type]
+    return _cache_result(torch.from_numpy(feats), np.asarray(status), errors, None, strict, images)
 
 
 def _cache_result(
-    features: Tensor, status: np.ndarray, errors: list[str], path: Path | None, strict: bool
+    features: Tensor,
+    status: np.ndarray,
+    errors: list[str],
+    path: Path | None,
+    strict: bool,
+    images: Sequence[AnyImage],
 ) -> ViewCache:
     unreadable = np.flatnonzero(status != DONE)
+    if not errors:  # a cache hit: the build that met them recorded which images they were
+        errors = [f"{images[i]}: not a readable image (as recorded in {path})" for i in unreadable[:20]]
     if len(unreadable) and strict:
-        raise ValueError(
-            f"{len(unreadable)} images could not be read ({errors[0] if errors else f'cache {path}'}); "
-            "unreadable images are fatal here"
-        )
+        raise ValueError(f"{errors[0]}; {len(unreadable)} unreadable image(s), which are fatal here")
     return ViewCache(features, unreadable, errors[:20], path)
