@@ -32,10 +32,10 @@ def write_shard(path: Path, members: dict[str, bytes]) -> Path:
 
 def test_brace_expanded_shards_give_images_and_captions_by_offset(tmp_path):
     for s in range(2):
-        write_shard(
-            tmp_path / f"{s:03d}.tar",
-            {k: v for i in range(2) for k, v in ((f"{s}_{i}.png", _png(10 * s + i)), (f"{s}_{i}.txt", b"cap %d %d ." % (s, i)))},
-        )
+        members = {}
+        for i in range(2):  # a sample's members are consecutive, as webdataset writes them
+            members |= {f"{s}_{i}.png": _png(10 * s + i), f"{s}_{i}.txt": b"cap %d %d ." % (s, i)}
+        write_shard(tmp_path / f"{s:03d}.tar", members)
     records = read_caption_shards(str(tmp_path / "{000..001}.tar"), progress=False)
     assert [r.key for r in records] == ["000.tar/0_0", "000.tar/0_1", "001.tar/1_0", "001.tar/1_1"]
     assert records[3].captions == ("cap 1 1.",)
@@ -46,8 +46,9 @@ def test_brace_expanded_shards_give_images_and_captions_by_offset(tmp_path):
 
 
 def test_bad_shards_name_the_shard_and_the_member(tmp_path):
+    write_shard(tmp_path / "0.tar", {"a.png": _png(0)})
     with pytest.raises(FileNotFoundError, match=r"1 of 2 shard files do not exist"):
-        expand_shards(str(tmp_path / "{0..1}.tar")) if write_shard(tmp_path / "0.tar", {"a.png": _png(0)}) else None
+        expand_shards(str(tmp_path / "{0..1}.tar"))
     write_shard(tmp_path / "b.tar", {"x.png": b"not a png", "x.txt": b"hello"})
     (rec,) = read_caption_shards(tmp_path / "b.tar", progress=False)
     with pytest.raises(ValueError, match=r"b\.tar \(member x\.png\): not a readable image"):
