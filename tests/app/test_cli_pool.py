@@ -61,7 +61,8 @@ def test_train_with_caption_shards_a_pool_of_shards_and_a_separate_eval_source(t
     common = [
         "train", "--task", "captions", "--method", "sclip", "--model", str(tiny_model), "--data",
         str(tmp_path / "train-{0..0}.tar"), "--format", "captions-wds",
-        "--eval-data", str(tmp_path / "eval" / "eval.csv"), "--eval-format", "captions-csv", "--set", "max_steps=3", "--set", "n_views=2", "--set", "paired_batch_size=8",
+        "--eval-data", str(tmp_path / "eval" / "eval.csv"), "--eval-format", "captions-csv",
+        "--set", "max_steps=3", "--set", "n_views=2", "--set", "paired_batch_size=8",
         "--set", "unpaired_batch_size=8", "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "progress=false",
         "--set", "tensorboard=false", "--set", "keywords=mined",
     ]  # fmt: skip
