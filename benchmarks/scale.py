@@ -87,7 +87,7 @@ def prepare(work: Path, ucm_root: Path, sizes: list[int]) -> dict[str, Path]:
     for start in range(have - have % batch, need, batch):  # generated in blocks, so a kill loses one block
         n = min(batch, need - start)
         data = generate_synthetic(n, seed=1000 + start // batch)
-        for i, picture in enumerate(data.images):
+        for i, picture in enumerate(data.pil_images()):
             picture.save(folder / f"{start + i:07d}.jpg", quality=90)
         print(f"synthetic pool: {start + n} / {need} images", flush=True)
     every = sorted(folder.glob("*.jpg"))
@@ -97,11 +97,12 @@ def prepare(work: Path, ucm_root: Path, sizes: list[int]) -> dict[str, Path]:
 
 
 def measure_cache(files: dict[str, Path], pool: str, work: Path) -> dict[str, Any]:
-    cache = work / "caches" / f"cold-{pool}-{time.time_ns()}"
+    """A cold build (a new folder; the training runs on this pool then reuse it)."""
+    cache = work / "caches" / f"{pool}-{time.time_ns()}"
     log = work / "logs" / f"cache-{pool}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     code = (
-        "import json, sys\n"
+        "import json, multiprocessing\n"
         "import ssclip.engine.cache as c\n"
         "from ssclip.app.config import load_config\n"
         "from ssclip.data.captions import read_caption_csv\n"
@@ -110,10 +111,11 @@ def measure_cache(files: dict[str, Path], pool: str, work: Path) -> dict[str, An
         "from ssclip.models.trainable import TrainableCLIP, resolve_image_split\n"
         "from ssclip.tasks.captions import CaptionTaskConfig\n"
         "from ssclip.tasks.stores import make_store\n"
-        "n = [0]\n"
+        "n = multiprocessing.Value('q', 0)  # shared with the loader workers, which decode\n"
         "real = c.read_image\n"
         "def counted(image):\n"
-        "    n[0] += 1\n"
+        "    with n.get_lock():\n"
+        "        n.value += 1\n"
         "    return real(image)\n"
         "c.read_image = counted\n"
         "cfg = load_config('ucm-sclip')\n"
@@ -125,16 +127,18 @@ def measure_cache(files: dict[str, Path], pool: str, work: Path) -> dict[str, An
         "images = [r.image for r in paired] + pool.images\n"
         "keys = [r.key for r in paired] + pool.keys\n"
         "make_store(bundle, model, images, keys, task, 'train', task.n_views, workers=2)\n"
-        "print(json.dumps({'images': len(images), 'decodes': n[0]}))\n"
+        "print(json.dumps({'images': len(images), 'decodes': n.value}))\n"
     )
     wall, rss, rc = _child([sys.executable, "-c", code], log)
     if rc != 0:
         raise RuntimeError(f"cache build for pool {pool} failed: see {log}")
     counts = json.loads(log.read_text().strip().splitlines()[-1])
-    return {"kind": "cache", "pool": pool, "build_s": wall, "peak_rss_mb": rss, **counts}
+    return {"kind": "cache", "pool": pool, "build_s": wall, "peak_rss_mb": rss, "cache_dir": str(cache), **counts}
 
 
-def measure_training(files: dict[str, Path], pool: str, regime: str, steps: int, work: Path) -> dict[str, Any]:
+def measure_training(
+    files: dict[str, Path], pool: str, regime: str, steps: int, work: Path, cache_dir: str
+) -> dict[str, Any]:
     out = work / "runs" / f"{regime}-{pool}-{time.time_ns()}"
     log = work / "logs" / f"{regime}-{pool}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +148,7 @@ def measure_training(files: dict[str, Path], pool: str, regime: str, steps: int,
         "--eval-data", str(files["eval"]), "--regime", regime, "--output", str(out),
         "--set", f"max_steps={steps + WARM_STEPS}", "--set", "epochs=1000", "--set", "eval_every=0",
         "--set", "checkpoint_epochs=1000", "--set", "tensorboard=false", "--set", "progress=false",
-        "--set", f"cache_dir={work / 'caches' / 'shared'}",
+        "--set", f"cache_dir={cache_dir}",
     ]  # fmt: skip
     if regime == "full":
         argv += ["--workers", "2"]
@@ -305,9 +309,10 @@ def main() -> None:
     for pool in pools:
         if not done("cache", pool):
             record(measure_cache(files, pool, args.work))
+        cache_dir = next(r["cache_dir"] for r in runs if r["kind"] == "cache" and r["pool"] == pool)
         for regime in args.regimes:
             if not done(regime, pool):
-                record(measure_training(files, pool, regime, args.steps, args.work))
+                record(measure_training(files, pool, regime, args.steps, args.work, cache_dir))
     for workers in (0, 1, 2):
         if not done("loader", str(workers)):
             record(measure_loader(args.ucm, workers, args.loader_batches))
