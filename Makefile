@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp clean
+.PHONY: demo test lint bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp bench-scale clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-multilabel-ceiling: $(STAMP)
 bench-ddp: $(STAMP)
 	$(PY) benchmarks/ddp_cpu.py
 	$(PY) benchmarks/ddp_diagnose.py
+
+# Cost per step, cache build and peak RSS against the unlabeled pool's size (run alone on a quiet machine).
+bench-scale: $(STAMP)
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -275,9 +275,11 @@ def build_view_cache(
                 log.info("feature cache hit: %s", path)
                 return _cache_result(_map(path), np.asarray(status), [], path, strict, images)
     todo = chunks
-    if status is not None:  # a killed build: only the chunks it did not finish
+    if status is not None and path is not None:  # a killed build: only the chunks it did not finish
         todo = [c for c in chunks if (status[c] == TODO).any()]
         log.info("feature cache %s: resuming, %d of %d chunks left", path, len(todo), len(chunks))
+        feats = np.load(path, mmap_mode="r+")
+        status = np.load(path.with_name(path.name.replace(".views.npy", ".status.npy")), mmap_mode="r+")
     loader = DataLoader(
         _Chunks(images, keys, spec, todo),
         batch_size=None,
