@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-ratio",
         type=float,
         default=None,
-        help="share of train images that keep annotations (default: --config's, else 0.1)",
+        help="share of train images that keep annotations (default: --config's, else 0.1; with --unlabeled, 1: "
+        "every annotated image)",
     )
     tr.add_argument("--seed", type=int, default=None, help="split and training seed (default: --config's, else 0)")
     tr.add_argument(
