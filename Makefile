@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench-val-sweep bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp reliability clean
+.PHONY: demo test lint bench-val-sweep bench-sclip bench-multilabel bench-multilabel-ceiling bench-ddp bench-scale reliability clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-ddp: $(STAMP)
 # docs/RELIABILITY.md: every bad input and fault tried, with its outcome (a few minutes).
 reliability: $(STAMP)
 	$(PY) benchmarks/reliability.py
+
+# Cost per step, cache build and peak RSS against the unlabeled pool's size (run alone on a quiet machine).
+bench-scale: $(STAMP)
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

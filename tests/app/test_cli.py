@@ -140,8 +140,11 @@ def test_train_help_states_the_fallback_defaults_of_the_configs(capsys):
     quoted = [float(v) for v in re.findall(r"else TrainConfig's ([0-9.e-]+)\)", flat)]
     assert quoted == [defaults.epochs, defaults.lr]
     assert defaults.seed == 0 and "seed (default: --config's, else 0)" in flat
-    assert CaptionTaskConfig().label_ratio == MultiLabelTaskConfig().label_ratio
-    assert f"annotations (default: --config's, else {CaptionTaskConfig().label_ratio:g})" in flat
+    assert CaptionTaskConfig().label_ratio is None and MultiLabelTaskConfig().label_ratio is None  # resolved by:
+    from ssclip.tasks.train import _label_ratio
+
+    assert _label_ratio(None, None) == 0.1 and _label_ratio(None, object()) == 1.0  # type: ignore[arg-type]
+    assert "annotations (default: --config's, else 0.1; with --unlabeled, 1: every annotated image)" in flat
 
 
 def test_eval_help_lists_the_data_formats(capsys):

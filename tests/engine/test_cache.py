@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from torch import nn
@@ -34,7 +37,7 @@ TRAIN = T.Compose([T.RandomResizedCrop(16, scale=(0.3, 1.0)), T.RandomHorizontal
 
 def _build(net, images, keys, tmp_path, spec=None):
     spec = spec or ViewSpec(TRAIN, EVAL, n_views=3, seed=0, name="t")
-    return build_view_cache(net, [net], "toy", images, keys, spec, tmp_path, progress=False, batch_size=4)
+    return build_view_cache(net, [net], "toy", images, keys, spec, tmp_path, progress=False, batch_size=4).features
 
 
 def test_cache_hit_reuses_features(tmp_path):
@@ -44,7 +47,7 @@ def test_cache_hit_reuses_features(tmp_path):
     assert first.shape == (5, 3, 4, 7, 7) and net.calls == 15
     again = _build(net, images, keys, tmp_path)
     assert net.calls == 15 and torch.equal(first, again)
-    assert len(list(tmp_path.glob("*.pt"))) == 1
+    assert len(list(tmp_path.glob("*.views.npy"))) == 1
 
 
 def test_cache_is_never_stale(tmp_path):
@@ -65,7 +68,7 @@ def test_cache_is_never_stale(tmp_path):
         name="t",
     )
     _build(net, images, keys, tmp_path, other_tf)  # the transform changes
-    assert len(list(tmp_path.glob("*.pt"))) == 4
+    assert len(list(tmp_path.glob("*.views.npy"))) == 4
     assert not torch.equal(base, moved)
 
 
@@ -83,8 +86,114 @@ def test_views_depend_on_key_not_order_and_view0_is_eval(tmp_path):
         ViewSpec(TRAIN, EVAL, 3, 0, "t"),
         None,
         progress=False,
-    )
+    ).features
     assert torch.equal(a[order], b)
     with torch.no_grad():
         assert torch.allclose(a[0, 0].float(), net(EVAL(images[0])[None])[0], atol=1e-2)
     assert not torch.equal(a[:, 1], a[:, 2])  # augmented views differ
+
+
+def _files(tmp_path, n: int, seed: int = 0) -> list:
+    paths = []
+    for i, im in enumerate(_images(n, seed)):
+        paths.append(tmp_path / "img" / f"{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        im.save(paths[-1])
+    return paths
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_a_killed_build_resumes_where_it_stopped_and_maps_the_file(tmp_path):
+    paths = _files(tmp_path, 10)
+    keys = [p.name for p in paths]
+    reference = _build(CountingConv(), paths, keys, tmp_path / "ref")
+    net = CountingConv()
+    forward = net.forward
+
+    def dies_after_12(x):  # killed during the fifth image (one image of 3 views per batch)
+        if net.calls >= 12:
+            raise Killed
+        return forward(x)
+
+    net.forward = dies_after_12
+    with pytest.raises(Killed):
+        _build(net, paths, keys, tmp_path / "c")
+    net.forward = forward
+    resumed = build_view_cache(
+        net, [net], "toy", paths, keys, ViewSpec(TRAIN, EVAL, 3, 0, "t"), tmp_path / "c", progress=False, batch_size=4
+    )
+    assert net.calls == 30  # 4 images before the kill, the other 6 after: none twice
+    assert torch.equal(resumed.features, reference)
+    assert resumed.path is not None and resumed.path.suffix == ".npy"
+    maps = Path("/proc/self/maps").read_text()
+    assert str(resumed.path.resolve()) in maps  # mapped, not loaded
+
+
+def test_each_image_is_decoded_once_for_all_its_views_and_workers_change_nothing(tmp_path, monkeypatch):
+    import ssclip.engine.cache as cache
+
+    paths = _files(tmp_path, 6)
+    keys = [p.name for p in paths]
+    reads = []
+    real = cache.read_image
+    monkeypatch.setattr(cache, "read_image", lambda image: reads.append(image) or real(image))
+    spec = ViewSpec(TRAIN, EVAL, n_views=4, seed=0, name="t")
+    one = build_view_cache(CountingConv(), [CountingConv()], "toy", paths, keys, spec, None, progress=False).features
+    assert sorted(reads) == sorted(paths)  # 6 decodes for 24 views
+    two = build_view_cache(
+        CountingConv(), [CountingConv()], "toy", paths, keys, spec, None, progress=False, workers=2
+    ).features
+    assert torch.equal(one, two)
+
+
+def test_unreadable_images_are_skipped_and_listed_or_fatal_when_strict(tmp_path):
+    paths = _files(tmp_path, 5)
+    paths[3].write_bytes(b"not an image")
+    keys = [p.name for p in paths]
+    got = build_view_cache(
+        CountingConv(),
+        [CountingConv()],
+        "toy",
+        paths,
+        keys,
+        ViewSpec(TRAIN, EVAL, 2, 0, "t"),
+        tmp_path / "c",
+        progress=False,
+    )
+    assert got.unreadable.tolist() == [3] and "3.png" in got.errors[0]
+    assert got.features[3].abs().sum() == 0 and got.features[2].abs().sum() > 0
+    with pytest.raises(ValueError, match=r"3\.png"):
+        build_view_cache(
+            CountingConv(),
+            [CountingConv()],
+            "toy",
+            paths,
+            keys,
+            ViewSpec(TRAIN, EVAL, 2, 0, "t"),
+            tmp_path / "d",
+            progress=False,
+            strict=True,
+        )
+
+
+def test_unchanged_files_are_not_hashed_again(tmp_path, monkeypatch):
+    import os
+
+    import ssclip.engine.cache as cache
+
+    paths = _files(tmp_path, 4)
+    keys = [p.name for p in paths]
+    _build(CountingConv(), paths, keys, tmp_path / "c")
+    hashed = []
+    real = cache.image_digest
+    monkeypatch.setattr(cache, "image_digest", lambda image: hashed.append(image) or real(image))
+    net = CountingConv()
+    _build(net, paths, keys, tmp_path / "c")
+    assert hashed == [] and net.calls == 0  # size and mtime unchanged: no file read, cache hit
+    _images(1, seed=5)[0].save(paths[1])
+    os.utime(paths[1], ns=(1, 1))  # new bytes (and a new mtime)
+    _build(net, paths, keys, tmp_path / "c")
+    assert hashed == [paths[1]] and net.calls == 12

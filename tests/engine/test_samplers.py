@@ -23,3 +23,18 @@ def test_infinite_sampler_covers_every_item_each_cycle_and_can_jump():
     assert sorted(drawn[:10].tolist()) == list(range(10)) and sorted(drawn[10:].tolist()) == list(range(10))
     t = InfiniteSampler(10, 4, seed=1)
     assert np.array_equal(t.batch_at(3), drawn[12:16])
+
+
+def test_a_step_costs_o_batch_and_draws_the_unmemoized_batches():
+    from ssclip.engine import samplers
+
+    n, bs = 50_000, 32
+    s = InfiniteSampler(n, bs, seed=3)
+    samplers._cached_permutation.cache_clear()
+    batches = [s.next() for _ in range(n // bs + 5)]  # more than one pass: two permutations, drawn once each
+    assert samplers._cached_permutation.cache_info().misses == 2
+    first = np.random.default_rng([3, 1, 0]).permutation(n)  # what the sampler drew before memoization
+    np.testing.assert_array_equal(np.concatenate(batches)[:n], first)
+    e = EpochSampler(n, bs, seed=3)
+    np.testing.assert_array_equal(e.batch(2, 7), np.random.default_rng([3, 0, 2]).permutation(n)[7 * bs : 8 * bs])
+    assert e.batches(2)[7].flags.writeable

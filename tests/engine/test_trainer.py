@@ -282,3 +282,59 @@ def test_sigkill_while_writing_a_checkpoint_resumes_bit_identically(tmp_path):
         assert torch.equal(a, b), name
     steps = [r["step"] for r in read_log(tmp_path / "killed" / "log.jsonl") if r["kind"] == "train"]
     assert steps == list(range(1, full.total_steps + 1))  # no step twice
+
+
+def test_loader_workers_do_not_change_the_losses(tmp_path):
+    """The full regime's batches are made by DataLoader workers: 0 and 2 workers train identically."""
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from ssclip.engine.logger import read_log
+    from ssclip.engine.samplers import EpochSampler, InfiniteSampler
+    from ssclip.tasks.stores import PixelStore
+
+    rng = np.random.default_rng(0)
+    pictures = [Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(40)]
+    tf = T.Compose([T.RandomResizedCrop(16, scale=(0.3, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()])
+    store = PixelStore(pictures, tf, T.Compose([T.CenterCrop(16), T.ToTensor()]), seed=0)
+
+    class Data:
+        def __init__(self):
+            self.primary, self.secondary = EpochSampler(12, 4, 0), InfiniteSampler(28, 4, 0)
+
+        def make_batch(self, primary, secondary, epoch):
+            return {"a": store.train(primary, epoch), "b": store.train(secondary + 12, epoch)}
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv, self.drop = torch.nn.Conv2d(3, 4, 3), torch.nn.Dropout(0.5)
+
+    class Method(torch.nn.Module):
+        uses_unpaired = True
+
+        def forward(self, model, batch, gather):
+            from ssclip.methods.base import StepOutput
+
+            a, b = model.drop(model.conv(batch["a"])), model.conv(batch["b"])
+            return StepOutput({"l": (a.mean() - b.mean()) ** 2 + a.var()})
+
+        def on_epoch_start(self, model, epoch):
+            return {}
+
+        def after_optimizer_step(self, model):
+            pass
+
+        def inference_model(self, model):
+            return model
+
+    losses = []
+    for workers in (0, 2):
+        out = tmp_path / str(workers)
+        cfg = TrainConfig(epochs=3, lr=1e-2, warmup_steps=1, progress=False, tensorboard=False, workers=workers)
+        torch.manual_seed(1)
+        Trainer(Net(), Method(), Data(), cfg, out, device="cpu").fit()
+        losses.append([r["loss"] for r in read_log(out / "log.jsonl") if r["kind"] == "train"])
+    assert len(losses[0]) == 9 and losses[0] == losses[1]

@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-ratio",
         type=float,
         default=None,
-        help="share of train images that keep annotations (default: --config's, else 0.1)",
+        help="share of train images that keep annotations (default: --config's, else 0.1; with --unlabeled, 1: "
+        "every annotated image)",
     )
     tr.add_argument("--seed", type=int, default=None, help="split and training seed (default: --config's, else 0)")
     tr.add_argument(
@@ -215,6 +216,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="method option, e.g. detach_plan=true (repeatable; `ssclip methods NAME` lists the options, "
         "their defaults and allowed values)",
+    )
+    tr.add_argument(
+        "--unlabeled",
+        default=None,
+        metavar="POOL",
+        help="images without annotations, trained on as unpaired/unlabeled images: a folder (searched "
+        "recursively), a CSV/TSV list (--unlabeled-img-key column) or webdataset shards such as "
+        "'pool/{000000..000099}.tar'. With a pool every annotated image is paired/labeled unless --label-ratio",
+    )
+    tr.add_argument(
+        "--unlabeled-img-key", default="filepath", help="image path column of a CSV/TSV pool (default: %(default)s)"
+    )
+    tr.add_argument(
+        "--strict-images",
+        action="store_true",
+        help="an unreadable pool image is an error (default: skipped with a count and a warning)",
+    )
+    tr.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data-loading processes for batches and cache builds (default: 4 capped at the cores for "
+        "--regime full, 0 for cached, whose batches are slices of a memory-mapped cache)",
+    )
+    tr.add_argument(
+        "--eval-data",
+        default=None,
+        help="evaluate on this dataset instead of --data's --eval-split (like open_clip's --val-data)",
+    )
+    tr.add_argument(
+        "--eval-format",
+        default=None,
+        help="format of --eval-data (default: --format); its CSV options are --data's",
     )
     tr.add_argument(
         "--train-split",
@@ -399,7 +433,7 @@ def _classes(spec: str | None) -> list[str] | None:
     return names
 
 
-def _source(args: argparse.Namespace):
+def _source(args: argparse.Namespace, data: str | None = None, fmt: str | None = None):
     from ssclip.data.sources import load_source
 
     classes = _classes(getattr(args, "classes", None))
@@ -415,7 +449,7 @@ def _source(args: argparse.Namespace):
         "labels_key": args.csv_labels_key,
     }
     opts = {k: v for k, v in given.items() if v}
-    return load_source(args.format, args.data, **opts)
+    return load_source(fmt or args.format, data or args.data, **opts)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -487,6 +521,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "lr": args.lr,
         "nonfinite": args.on_nonfinite,
         "resume_ignore_config": args.resume_ignore_config or None,
+        "workers": args.workers,
     }
     cfg.update(parse_key_values(args.set, "--set"))
     cfg.update({k: v for k, v in overrides.items() if v is not None})
@@ -516,8 +551,24 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--resume {args.resume}: checkpoint {checkpoint} not found")
     _check_model_and_device(args)
     source = _source(args)
-    train_split, eval_split, source = _training_splits(args, source, task_cfg.seed)
-    _check_images(source, args.data, train_split, eval_split, args.task)
+    if args.eval_format and not args.eval_data:
+        raise ValueError("--eval-format names the format of --eval-data, which is missing")
+    if args.eval_data:  # a separate evaluation source: the training images cannot be the evaluated ones
+        evaluated = _source(args, args.eval_data, args.eval_format)
+        train_split = _split_or_all(args.train_split, "train", source.has_splits)
+        eval_split = _split_or_all(args.eval_split, "test", evaluated.has_splits)
+        _check_images(source, args.data, train_split, train_split, args.task)
+        _check_images(evaluated, args.eval_data, eval_split, eval_split, args.task)
+    else:
+        train_split, eval_split, source = _training_splits(args, source, task_cfg.seed)
+        evaluated = source
+        _check_images(source, args.data, train_split, eval_split, args.task)
+    pool = None
+    if args.unlabeled:
+        from ssclip.data.images import read_pool
+
+        pool = read_pool(args.unlabeled, image_key=args.unlabeled_img_key)
+    data_options = {"unlabeled": pool, "strict_images": args.strict_images}
     bundle = _bundle(args, train_cfg.seed)
     if args.task == "captions":
         from ssclip.tasks.train import train_captions
@@ -525,8 +576,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train_captions(
             bundle,
             source.caption_records(train_split),
-            source.caption_records(eval_split),
-            source.classnames,
+            evaluated.caption_records(eval_split),
+            evaluated.classnames or source.classnames,
             args.method,
             task_cfg,
             train_cfg,
@@ -534,6 +585,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             method_options=method_options,
             resume=args.resume,
             device=args.device,
+            **data_options,
         )
     else:
         from ssclip.tasks.train import train_multilabel
@@ -541,7 +593,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = train_multilabel(
             bundle,
             source.multilabel_set(train_split),
-            source.multilabel_set(eval_split),
+            evaluated.multilabel_set(eval_split),
             args.method,
             task_cfg,
             train_cfg,
@@ -549,6 +601,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             method_options=method_options,
             resume=args.resume,
             device=args.device,
+            **data_options,
         )
     if summary["metrics"] is None:  # a torchrun process other than 0: process 0 reports
         return 0
@@ -576,6 +629,12 @@ def _check_images(source, data: str, train_split: str | None, eval_split: str | 
         else:
             images += list(source.multilabel_set(split).images)
     check_images_readable(images, data)
+
+
+def _split_or_all(given: str | None, default: str, has_splits: bool) -> str | None:
+    """A split name of a source, ``None`` for every row ('all', or no split column and none asked for)."""
+    name = given or (default if has_splits else "all")
+    return None if name == "all" else name
 
 
 def _training_splits(args: argparse.Namespace, source, seed: int):

@@ -1,21 +1,38 @@
 """Plain collections of images, without annotations: a folder (searched recursively), a CSV/TSV list with an
 image-path column, or files named one by one. What an unlabeled pool and the ``predict`` / ``search`` / ``tag``
-commands read; sharded pools (webdataset) are read elsewhere, as streams."""
+commands read; :func:`read_pool` also takes webdataset shards (indexed in :mod:`ssclip.data.shards`).
+:func:`read_image` opens any of these images, a shard member included."""
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from ssclip.data.captions import _resolve_with_cwd_fallback, _separator_for, read_table
+from ssclip.data.shards import ShardMember, is_shard_spec, shard_images
+from ssclip.data.types import ImageRef, load_image
+
+# An image of a pool: a file, an in-memory picture or a member of a tar shard.
+AnyImage = ImageRef | ShardMember
 
 # What PIL reads and users keep their pictures in; checked on the lower-cased suffix.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 TABLE_EXTENSIONS = (".csv", ".tsv")
 
 
+def _natural_key(path: str) -> list[tuple[int, int | str]]:
+    # Digit runs compare by value ("img2" < "img10"), as a file browser orders them.
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", path) if part]
+
+
 def find_images(folder: str | Path) -> list[Path]:
-    """Every image file below ``folder``, in sub-folders too, sorted by relative path (hidden files skipped)."""
+    """Every image file below ``folder``, in sub-folders too, in natural order of the relative path (digit runs
+    by value: ``2.tif`` before ``10.tif``; hidden files skipped)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
@@ -26,7 +43,7 @@ def find_images(folder: str | Path) -> list[Path]:
         and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    return sorted(found, key=lambda p: _natural_key(p.relative_to(folder).as_posix()))
 
 
 def read_image_list(
@@ -34,15 +51,22 @@ def read_image_list(
 ) -> list[Path]:
     """The image paths of a CSV/TSV table's ``image_key`` column (open_clip's ``--csv-img-key``), in row order.
     Relative paths are resolved against ``image_root`` (default: the table's folder, else the working folder)."""
+    return [resolved for _, resolved in _image_list_rows(path, image_key, sep, image_root)]
+
+
+def _image_list_rows(
+    path: str | Path, image_key: str, sep: str | None, image_root: str | Path | None
+) -> list[tuple[str, Path]]:
+    """(path as written, resolved path) of every row of an image list."""
     path = Path(path)
     sep = _separator_for(path, sep)
     root = Path(image_root) if image_root is not None else path.parent
-    out: list[Path] = []
+    out: list[tuple[str, Path]] = []
     for line, row in read_table(path, required=(image_key,), sep=sep):
         image = (row[image_key] or "").strip()
         if not image:
             raise ValueError(f"{path}, line {line}: column {image_key!r} is empty; expected an image path")
-        out.append(_resolve_with_cwd_fallback(root, image))
+        out.append((image, _resolve_with_cwd_fallback(root, image)))
     return out
 
 
@@ -69,3 +93,52 @@ def image_paths(
                 f"{path}: no such file or folder; expected a folder of images, a CSV/TSV list or an image file"
             )
     return out
+
+
+def read_image(image: AnyImage) -> Image.Image:
+    """Open any image reference as RGB: a file or picture (:func:`ssclip.data.types.load_image`) or a shard
+    member, whose bytes are decoded by PIL only (never unpickled). An unreadable member raises ``ValueError``
+    naming the shard and the member."""
+    if isinstance(image, ShardMember):
+        try:
+            with Image.open(io.BytesIO(image.read_bytes())) as picture:
+                return load_image(picture)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{image}: not a readable image ({e})") from None
+    return load_image(image)
+
+
+@dataclass
+class ImagePool:
+    """Images without annotations (an unlabeled pool), each with a stable key (what its cached views and
+    augmentations are seeded by): the path relative to the folder, the path as written in the list, or
+    ``<shard>/<sample key>``."""
+
+    images: list[AnyImage]
+    keys: list[str]
+    source: str
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.keys):
+            raise ValueError(f"{self.source}: {len(self.images)} images but {len(self.keys)} keys")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def read_pool(spec: str | Path, image_key: str = "filepath", sep: str | None = None) -> ImagePool:
+    """An unlabeled pool: a folder (recursive), a CSV/TSV image list (``image_key`` column), webdataset shards
+    (``'pool/{000000..000099}.tar'``) or one image file."""
+    path = Path(spec)
+    if is_shard_spec(spec):
+        images, keys = shard_images(spec)
+        return ImagePool(list(images), keys, str(spec))
+    if path.is_dir():
+        found = image_paths(path)
+        return ImagePool(list(found), [p.relative_to(path).as_posix() for p in found], str(spec))
+    if path.suffix.lower() in TABLE_EXTENSIONS and path.is_file():
+        rows = _image_list_rows(path, image_key, sep, None)
+        if not rows:
+            raise ValueError(f"{path}: the list holds no rows; expected one image path per row ({image_key!r})")
+        return ImagePool([p for _, p in rows], [written for written, _ in rows], str(spec))
+    return ImagePool(list(image_paths(path)), [path.name], str(spec))

@@ -155,6 +155,15 @@ def _captions_csv(path: str, image_root: str | None = None, **options: object) -
     return DataSource(recs, None, None, [r.split for r in recs])
 
 
+@FORMATS.register("captions-wds")
+def _captions_wds(path: str, **_: object) -> DataSource:
+    """webdataset shards of ``key.jpg`` + ``key.txt`` (open_clip's --train-data), e.g. 'train/{000..009}.tar'."""
+    from ssclip.data.shards import read_caption_shards
+
+    recs = read_caption_shards(path)
+    return DataSource(recs, None, None, [None] * len(recs))
+
+
 @FORMATS.register("class-folder")
 def _class_folder(path: str, **_: object) -> DataSource:
     c = read_class_folders(path)

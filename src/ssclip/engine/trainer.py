@@ -47,7 +47,8 @@ from ssclip.engine.checkpoint import (
     set_rng_state,
 )
 from ssclip.engine.devices import resolve_device
-from ssclip.engine.distributed import SINGLE, DistEnv, broadcast_state, gather_with_grad, shard
+from ssclip.engine.distributed import SINGLE, DistEnv, broadcast_state, gather_with_grad
+from ssclip.engine.loader import StepBatches, step_batches
 from ssclip.engine.logger import RunLogger
 from ssclip.engine.optim import cosine_with_warmup, parameter_groups
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
@@ -70,6 +71,7 @@ class TrainConfig:
     max_logit_scale: float = 100.0
     grad_clip: float | None = None
     seed: int = 0
+    workers: int | None = None  # batch-loading processes (None: the task's default; 0: in the training process)
     max_steps: int | None = None  # cap on optimizer steps; the schedule is fitted to it
     stop_after: int | None = None  # stop after this many steps as if killed (schedule unchanged; resume later)
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
@@ -452,8 +454,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.eval_at_start and self.global_step == 0 and self.epoch == 0 and self.micro_in_epoch == 0:
             self._evaluate(logger)
-        while self.epoch < cfg.epochs and not self._done():
-            self._run_epoch(logger, bar)
+        with_secondary = self.data.secondary is not None and self.method.uses_unpaired
+        start = (self.epoch, self.micro_in_epoch, self.data.secondary.position if with_secondary else 0)
+        per_epoch = self.steps_per_epoch * cfg.accum_steps
+        steps = StepBatches(self.data, cfg.epochs, per_epoch, start, with_secondary, self.dist)
+        self._batches = step_batches(steps, cfg.workers or 0, self.device)
+        try:
+            while self.epoch < cfg.epochs and not self._done():
+                self._run_epoch(logger, bar)
+        finally:
+            del self._batches  # stops the loader's workers
         finished = self.global_step >= self.total_steps or self.epoch >= cfg.epochs
         if finished and self._evaluated_step != self.global_step:
             # max_steps can end training mid-epoch (or at an epoch eval_every skips): the history must
@@ -467,16 +477,15 @@ class Trainer:
             broadcast_state(self.method, self.dist)  # e.g. pseudo-labels: process 0's are the run's
             if diagnostics:
                 logger.log({"epoch": self.epoch, **diagnostics}, self.global_step, prefix="epoch")
-        batches = self.data.primary.batches(self.epoch)
         usable = self.steps_per_epoch * cfg.accum_steps
         t0, seen = time.perf_counter(), 0
         last_step = t0
         self.model.train()
         while self.micro_in_epoch < usable and not self._done():
-            idx = shard(batches[self.micro_in_epoch], self.dist)
-            secondary = self.data.secondary.next() if (self.data.secondary and self.method.uses_unpaired) else None
-            secondary = shard(secondary, self.dist) if secondary is not None else None
-            batch = _to_device(self.data.make_batch(idx, secondary, self.epoch), self.device)
+            idx, secondary, batch = next(self._batches)  # made ahead by the loader, as the loop would make it
+            if secondary is not None and self.data.secondary is not None:
+                self.data.secondary.position += 1  # the stream's position, for checkpoints
+            batch = _to_device(batch, self.device)
             stepping = (self.micro_in_epoch + 1) % cfg.accum_steps == 0
             with self._sync_gradients(stepping):
                 with self.autocast:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CaptionTaskConfig:
-    label_ratio: float = 0.1
+    label_ratio: float | None = None  # None: 0.1 of the annotated images (benchmarks), all of them with a pool
     seed: int = 0
     regime: str = "cached"  # cached: frozen lower image tower computed once; full: fine-tune everything
     image_split: int | None = None  # stages of the image tower that are frozen/cached (None: all but the last)

@@ -28,7 +28,7 @@ from ssclip.tasks.stores import InputStore
 
 @dataclass
 class MultiLabelTaskConfig:
-    label_ratio: float = 0.1
+    label_ratio: float | None = None  # None: 0.1 of the annotated images (benchmarks), all of them with a pool
     seed: int = 0
     regime: str = "cached"
     image_split: int | None = None
@@ -60,7 +60,11 @@ class MultiLabelTrainData:
         seed: int,
         labeled_batch_size: int,
         unlabeled_batch_size: int,
+        unlabeled_known: bool = True,
     ) -> None:
+        """``labels`` covers every row; ``unlabeled_known``: whether the unlabeled rows' labels are true labels
+        (hidden by ``--label-ratio``: diagnostics and oracle targets may use them) or filler (a pool)."""
+        self.unlabeled_known = unlabeled_known
         self.labels = torch.as_tensor(labels, dtype=torch.float32)
         self.labeled, self.unlabeled = np.asarray(labeled), np.asarray(unlabeled)
         self.weak, self.strong = weak, strong
@@ -78,7 +82,8 @@ class MultiLabelTrainData:
             urows = self.unlabeled[secondary]
             batch["unlabeled_strong"] = self.strong.train(urows, epoch)
             batch["unlabeled_index"] = torch.as_tensor(secondary, dtype=torch.long)
-            batch["unlabeled_labels"] = self.labels[urows]
+            if self.unlabeled_known:
+                batch["unlabeled_labels"] = self.labels[urows]
         return batch
 
     def unlabeled_weak_batches(self, batch_size: int = 256) -> Callable[[], Iterator[dict[str, Any]]]:
@@ -88,11 +93,10 @@ class MultiLabelTrainData:
             for start in range(0, len(self.unlabeled), batch_size):
                 pos = np.arange(start, min(start + batch_size, len(self.unlabeled)))
                 rows = self.unlabeled[pos]
-                yield {
-                    "images": self.weak.eval(rows),
-                    "index": torch.as_tensor(pos),
-                    "labels": self.labels[rows],
-                }
+                batch = {"images": self.weak.eval(rows), "index": torch.as_tensor(pos)}
+                if self.unlabeled_known:
+                    batch["labels"] = self.labels[rows]
+                yield batch
 
         return iterate
 

@@ -8,13 +8,16 @@ drift apart. Both share their set-up and record with :mod:`ssclip.tasks.run`.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from ssclip.data.images import ImagePool
 from ssclip.data.types import ImageCaptions, MultiLabelSet
 from ssclip.engine.distributed import main_process_first
 from ssclip.engine.trainer import TrainConfig, Trainer
@@ -36,6 +39,38 @@ def _keys(n: int, keys: Sequence[str | None]) -> list[str]:
     return [key or str(i) for i, key in zip(range(n), keys, strict=True)]
 
 
+def _label_ratio(ratio: float | None, pool: ImagePool | None) -> float:
+    """Unset: every annotated image keeps its annotations beside a pool; without one, the benchmarks' 10%."""
+    return ratio if ratio is not None else (1.0 if pool is not None else 0.1)
+
+
+def _workers(train: TrainConfig, pixels: bool) -> TrainConfig:
+    """Unset: as open_clip, 4 loader workers capped at the cores, for pixels; cached views are slices of a
+    memory map, cheaper to index in the training process than to pass between processes."""
+    if train.workers is not None:
+        return train
+    return replace(train, workers=min(4, len(os.sched_getaffinity(0))) if pixels else 0)
+
+
+def _with_pool(
+    n_annotated: int, unlabeled: np.ndarray, pool: ImagePool | None, strict: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The unlabeled rows (annotations hidden by ``label_ratio``, then the pool's rows after the annotated
+    ones) and the mask of rows that may be skipped when unreadable (the pool's, unless ``strict``)."""
+    if pool is None:
+        return unlabeled, None
+    rows = np.concatenate([unlabeled, n_annotated + np.arange(len(pool), dtype=np.int64)])
+    if strict:
+        return rows, None
+    return rows, np.arange(n_annotated + len(pool)) >= n_annotated
+
+
+def _readable(rows: np.ndarray, store: Any) -> np.ndarray:
+    """``rows`` without the images the cache could not read."""
+    bad = getattr(store, "unreadable", None)
+    return rows if bad is None or not len(bad) else rows[~np.isin(rows, bad)]
+
+
 def train_captions(
     bundle: CLIPBundle,
     train_records: Sequence[ImageCaptions],
@@ -49,10 +84,16 @@ def train_captions(
     resume: str | Path | None = None,
     device: str | torch.device = "auto",
     save_model: bool = True,
+    unlabeled: ImagePool | None = None,
+    strict_images: bool = False,
 ) -> dict[str, Any]:
-    """Train ``method`` on a seeded ``label_ratio`` of paired images plus the rest as unpaired images,
-    evaluate on ``eval_records`` after every ``eval_every`` epochs, save checkpoints and the final model.
+    """Train ``method`` on a seeded ``label_ratio`` of paired images plus the rest and the ``unlabeled`` pool
+    (:func:`ssclip.data.images.read_pool`) as unpaired images, evaluate on ``eval_records`` after every
+    ``eval_every`` epochs, save checkpoints and the final model. With a pool, ``label_ratio`` defaults to 1
+    (every caption kept); unreadable pool images are skipped with a warning unless ``strict_images``.
     Returns a summary with the final metrics."""
+    task = replace(task, label_ratio=_label_ratio(task.label_ratio, unlabeled))
+    train = _workers(train, task.regime == "full")
     run = start_run(
         bundle,
         method,
@@ -66,19 +107,22 @@ def train_captions(
     )
     algo, dev = run.method, run.device
     paired = [train_records[i] for i in run.labeled]
-    needs_unpaired = algo.uses_unpaired and len(run.unlabeled) > 0
-    # One cache of every training image serves every label ratio and seed.
+    n = len(train_records)
+    unpaired_rows, replaceable = _with_pool(n, run.unlabeled, unlabeled, strict_images)
+    # One cache of every training image (and the pool's) serves every label ratio and seed.
     with main_process_first(run.env):  # process 0 builds the feature caches, the others then read them
-        images = [r.image for r in train_records]
+        images = [r.image for r in train_records] + (unlabeled.images if unlabeled else [])
         all_store = make_store(
             bundle,
             run.model,
             images,
-            _keys(len(images), [r.key for r in train_records]),
+            _keys(n, [r.key for r in train_records]) + (unlabeled.keys if unlabeled else []),
             task,
             "train",
             task.n_views,
             device=dev,
+            workers=train.workers or 0,
+            replaceable=replaceable,
         )
         eval_images = [r.image for r in eval_records]
         eval_store = make_store(
@@ -90,21 +134,24 @@ def train_captions(
             "eval",
             1,
             device=dev,
+            workers=train.workers or 0,
         )
+    unpaired_rows = _readable(unpaired_rows, all_store)
+    needs_unpaired = algo.uses_unpaired and len(unpaired_rows) > 0
     keywords = choose_keywords(task.keywords, paired, classnames or []) if algo.uses_keywords else []
     algo.setup(MethodContext(tokenizer=bundle.tokenizer, keywords=keywords, n_paired=len(paired)))
     save_artifacts(run)
     data = CaptionTrainData(
         paired,
         SubsetStore(all_store, run.labeled),
-        SubsetStore(all_store, run.unlabeled) if needs_unpaired else None,
+        SubsetStore(all_store, unpaired_rows) if needs_unpaired else None,
         bundle.tokenizer,
         keywords,
         seed=task.seed,
         paired_batch_size=task.paired_batch_size,
         unpaired_batch_size=task.unpaired_batch_size,
         paired_labels=[train_records[i].label for i in run.labeled],
-        unpaired_labels=[train_records[i].label for i in run.unlabeled],
+        unpaired_labels=[train_records[i].label if i < n else None for i in unpaired_rows],
     )
     evaluator = CaptionEvaluator(eval_records, eval_store, bundle.tokenizer, classnames, task.templates, dev)
     trainer = Trainer(run.model, algo, data, train, run.output_dir, evaluate=evaluator, device=dev, dist=run.env)
@@ -116,7 +163,8 @@ def train_captions(
         train,
         bundle,
         n_paired=len(paired),
-        n_unpaired=len(run.unlabeled),
+        n_unpaired=len(unpaired_rows),
+        unlabeled_pool=unlabeled.source if unlabeled else None,
         keywords=keywords,
     )
     details = {"n_paired": len(paired), "keywords": keywords, "regime": task.regime, "image_split": run.image_split}
@@ -143,35 +191,61 @@ def train_multilabel(
     resume: str | Path | None = None,
     device: str | torch.device = "auto",
     save_model: bool = True,
+    unlabeled: ImagePool | None = None,
+    strict_images: bool = False,
 ) -> dict[str, Any]:
-    """Train ``method`` on a seeded ``label_ratio`` of labeled images plus the rest as unlabeled images,
-        evaluate mAP / CF1 / OF1 on ``eval_set`` every ``eval_every`` epochs and at the end, save checkpoints and
-        the method's artifacts (CSA's label contexts) and the tagger (``OUTPUT/tagger``: image side, heads, class names,
-    the final evaluation's thresholds; ``ssclip.load_tagger``). Returns a summary with the final metrics."""
+    """Train ``method`` on a seeded ``label_ratio`` of labeled images plus the rest and the ``unlabeled`` pool
+    as unlabeled images, evaluate mAP / CF1 / OF1 on ``eval_set`` every ``eval_every`` epochs and at the end,
+    save checkpoints, the method's artifacts (CSA's label contexts) and the tagger (``OUTPUT/tagger``: image
+    side, heads, class names, the final evaluation's thresholds; ``ssclip.load_tagger``). With a pool,
+    ``label_ratio`` defaults to 1; unreadable pool images are skipped with a warning unless ``strict_images``.
+    Returns a summary with the final metrics."""
+    task = replace(task, label_ratio=_label_ratio(task.label_ratio, unlabeled))
+    train = _workers(train, task.regime == "full")
     run = start_run(
         bundle, method, method_options, task, train, len(train_set.images), output_dir, device, text_trainable="none"
     )
     algo, dev = run.method, run.device
     # Named "train" like the caption task's cache: the same weak views of the same images are shared.
-    keys = _keys(len(train_set.images), train_set.keys or [None] * len(train_set.images))
+    n = len(train_set.images)
+    keys = _keys(n, train_set.keys or [None] * n) + (unlabeled.keys if unlabeled else [])
+    images = list(train_set.images) + (unlabeled.images if unlabeled else [])
     eval_keys = _keys(len(eval_set.images), eval_set.keys or [None] * len(eval_set.images))
+    unlabeled_rows, replaceable = _with_pool(n, run.unlabeled, unlabeled, strict_images)
+    jobs = {"device": dev, "workers": train.workers or 0}
     with main_process_first(run.env):  # process 0 builds the feature caches, the others then read them
-        weak = make_store(bundle, run.model, train_set.images, keys, task, "train", task.n_views, "weak", dev)
+        weak = make_store(
+            bundle, run.model, images, keys, task, "train", task.n_views, "weak", replaceable=replaceable, **jobs
+        )
         strong = (
-            make_store(bundle, run.model, train_set.images, keys, task, "ml-strong", task.n_strong_views, "strong", dev)
+            make_store(
+                bundle,
+                run.model,
+                images,
+                keys,
+                task,
+                "ml-strong",
+                task.n_strong_views,
+                "strong",
+                replaceable=replaceable,
+                **jobs,
+            )
             if algo.uses_unpaired
             else None
         )
-        eval_store = make_store(bundle, run.model, eval_set.images, eval_keys, task, "eval", 1, device=dev)
+        eval_store = make_store(bundle, run.model, eval_set.images, eval_keys, task, "eval", 1, **jobs)
+    unlabeled_rows = _readable(_readable(unlabeled_rows, weak), strong)
+    pool_labels = np.zeros((len(images) - n, train_set.labels.shape[1]), dtype=train_set.labels.dtype)
     data = MultiLabelTrainData(
-        train_set.labels,
+        np.concatenate([train_set.labels, pool_labels]),
         run.labeled,
-        run.unlabeled,
+        unlabeled_rows,
         weak,
         strong,
         task.seed,
         task.labeled_batch_size,
         task.unlabeled_batch_size,
+        unlabeled_known=unlabeled is None,
     )
     if not algo.trains:
         train = replace(train, epochs=0)
@@ -197,7 +271,15 @@ def train_multilabel(
     evaluator = MultiLabelEvaluator(eval_store, eval_set.labels, prior, task.decision_rule, algo.predict_proba, dev)
     trainer = Trainer(run.model, algo, data, train, run.output_dir, evaluate=evaluator, device=dev, dist=run.env)
     run_config = describe_run(
-        run, method, method_options, task, train, bundle, n_labeled=len(run.labeled), n_unlabeled=len(run.unlabeled)
+        run,
+        method,
+        method_options,
+        task,
+        train,
+        bundle,
+        n_labeled=len(run.labeled),
+        n_unlabeled=len(unlabeled_rows),
+        unlabeled_pool=unlabeled.source if unlabeled else None,
     )
     details = {"regime": task.regime, "image_split": run.image_split, "n_labeled": len(run.labeled)}
 
