@@ -403,7 +403,7 @@ CASES: list[Case] = [
         "`--model` a folder that does not exist",
         _model_args("--model", "DIR/no-model"),
         2,
-        "model folder DIR/no-model not found",
+        "DIR/no-model: not a saved model (no such file or folder)",
     ),
     Case(
         "model-name",

@@ -453,10 +453,8 @@ def check_model_spec(name: str) -> None:
         return
     folder = name.removeprefix("local-dir:")
     if name.startswith("local-dir:") or Path(name).exists() or "/" in name or "\\" in name:
-        if not Path(folder).is_dir():
-            raise FileNotFoundError(f"model folder {folder} not found (expected a folder written by save_clip)")
         if not (Path(folder) / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{folder} is not a saved model: {CONFIG_FILE} is missing")
+            _raise_not_a_model_folder(Path(folder))  # says what the path is instead, and what would do
         return
     if name in OFFLINE_MODELS or name in open_clip.list_models():
         return
