@@ -47,7 +47,8 @@ def check_settings(config: Any, rules: dict[str, Rule]) -> None:
 
 # The settings both tasks' configs share (ssclip.tasks.captions, ssclip.tasks.multilabel).
 TASK_RULES: dict[str, Rule] = {
-    "label_ratio": FRACTION,
+    # None: resolved by the run (0.1 of a fully annotated set, all of it beside an unlabeled pool)
+    "label_ratio": (optional(fraction), "a number in (0, 1] (or null: decided by the run)"),
     "n_views": AT_LEAST_ONE,
     "image_split": (optional(lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0), "null or >= 0"),
 }
