@@ -183,13 +183,15 @@ def check_images_readable(images: Sequence[ImageRef], source: str, listed: int =
     """Decode every image once, so that an unreadable file (zero bytes, not an image, truncated) stops a run
     before any model loads rather than midway through a feature cache; raises one ``ValueError`` listing (up to
     ``listed`` of) them with their reasons."""
+    from ssclip.data.images import read_image  # files, pictures and shard members alike
+
     bad = []
     for image in images:
         if isinstance(image, Image.Image):
             continue
         try:
-            load_image(image)
-        except ImageReadError as e:
+            read_image(image)
+        except (OSError, ValueError) as e:
             bad.append(str(e))
     if bad:
         more = f"\n  ... and {len(bad) - listed} more" if len(bad) > listed else ""
