@@ -414,23 +414,10 @@ def _check_writable(path: Path, flag: str, folder: bool) -> None:
 
 
 def _classes(spec: str | None) -> list[str] | None:
-    """``--classes``: a file with one class name per line, or comma-separated names."""
-    if spec is None:
-        return None
-    path = Path(spec)
-    if path.is_file():
-        try:
-            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-        except UnicodeDecodeError:
-            raise ValueError(f"--classes {path}: not UTF-8 text; expected one class name per line") from None
-    elif "," in spec or not (path.suffix or "/" in spec):
-        names = [name.strip() for name in spec.split(",") if name.strip()]
-    else:
-        raise FileNotFoundError(f"--classes {spec}: class list file not found")
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if not names or twice:
-        raise ValueError(f"--classes {spec}: " + (f"{twice} listed twice" if twice else "no class names"))
-    return names
+    """``--classes``: comma-separated names or a class file, read as ``ssclip predict`` reads them."""
+    from ssclip.infer.predict import read_classnames
+
+    return None if spec is None else read_classnames(spec)
 
 
 def _source(args: argparse.Namespace, data: str | None = None, fmt: str | None = None):

@@ -29,7 +29,10 @@ def read_classnames(spec: str) -> list[str]:
     skipped) or a JSON list. Raises a clear error for a missing file, an empty or a repeated name."""
     path = Path(spec)
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text; expected class names, one per line or a JSON list") from None
         if path.suffix.lower() == ".json":
             try:
                 names = json.loads(text)
