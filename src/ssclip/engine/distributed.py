@@ -31,6 +31,7 @@ __all__ = [
     "init_distributed",
     "main_process_first",
     "shard",
+    "share",
 ]
 
 
@@ -104,6 +105,13 @@ def shard(indices: np.ndarray, env: DistEnv) -> np.ndarray:
             f"(and a number of paired/labeled items) of at least {env.world_size} per batch"
         )
     return np.array_split(indices, env.world_size)[env.rank]
+
+
+def share(indices: np.ndarray, env: DistEnv) -> np.ndarray:
+    """This process's contiguous share of work split by ``world_size`` (e.g. the images a teacher scores); unlike
+    :func:`shard`, a share may be empty. Concatenated in rank order (:func:`gather_with_grad`) the shares give
+    ``indices`` back."""
+    return np.array_split(np.asarray(indices), env.world_size)[env.rank] if env.enabled else np.asarray(indices)
 
 
 class _GatherWithGrad(torch.autograd.Function):

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ssclip.checks import AT_LEAST_ONE, TASK_RULES, check_settings
+from ssclip.engine.distributed import SINGLE, DistEnv, share
 from ssclip.engine.samplers import EpochSampler, InfiniteSampler
 from ssclip.eval.multilabel import DecisionRule, multilabel_metrics
 from ssclip.tasks.stores import InputStore
@@ -61,10 +62,12 @@ class MultiLabelTrainData:
         labeled_batch_size: int,
         unlabeled_batch_size: int,
         unlabeled_known: bool = True,
+        env: DistEnv = SINGLE,
     ) -> None:
         """``labels`` covers every row; ``unlabeled_known``: whether the unlabeled rows' labels are true labels
-        (hidden by ``--label-ratio``: diagnostics and oracle targets may use them) or filler (a pool)."""
-        self.unlabeled_known = unlabeled_known
+        (hidden by ``--label-ratio``: diagnostics and oracle targets may use them) or filler (a pool); ``env``:
+        this process's place under torchrun (it scores only its share of the unlabeled images)."""
+        self.unlabeled_known, self.env = unlabeled_known, env
         self.labels = torch.as_tensor(labels, dtype=torch.float32)
         self.labeled, self.unlabeled = np.asarray(labeled), np.asarray(unlabeled)
         self.weak, self.strong = weak, strong
@@ -86,12 +89,14 @@ class MultiLabelTrainData:
                 batch["unlabeled_labels"] = self.labels[urows]
         return batch
 
-    def unlabeled_weak_batches(self, batch_size: int = 256) -> Callable[[], Iterator[dict[str, Any]]]:
-        """All unlabeled images' evaluation views, for the teacher's per-epoch pseudo-labelling."""
+    def unlabeled_weak_batches(self, batch_size: int = 256) -> Callable[..., Iterator[dict[str, Any]]]:
+        """The unlabeled images' evaluation views at ``positions`` (default: all), for the teacher's pseudo-
+        labelling: this process's share of them, in chunks of ``batch_size``."""
 
-        def iterate() -> Iterator[dict[str, Any]]:
-            for start in range(0, len(self.unlabeled), batch_size):
-                pos = np.arange(start, min(start + batch_size, len(self.unlabeled)))
+        def iterate(positions: np.ndarray | None = None) -> Iterator[dict[str, Any]]:
+            mine = share(np.arange(len(self.unlabeled)) if positions is None else np.asarray(positions), self.env)
+            for start in range(0, len(mine), batch_size):
+                pos = mine[start : start + batch_size]
                 rows = self.unlabeled[pos]
                 batch = {"images": self.weak.eval(rows), "index": torch.as_tensor(pos)}
                 if self.unlabeled_known:

@@ -19,10 +19,10 @@ import torch
 
 from ssclip.data.images import ImagePool
 from ssclip.data.types import ImageCaptions, MultiLabelSet
-from ssclip.engine.distributed import main_process_first
+from ssclip.engine.distributed import gather_with_grad, main_process_first
 from ssclip.engine.trainer import TrainConfig, Trainer
 from ssclip.infer.tagger import save_tagger
-from ssclip.methods.base import MethodContext
+from ssclip.methods.base import MethodContext, no_gather
 from ssclip.methods.multilabel import MultiLabelContext
 from ssclip.models.factory import CLIPBundle, save_clip
 from ssclip.pseudo.thresholds import label_prior
@@ -246,6 +246,7 @@ def train_multilabel(
         task.labeled_batch_size,
         task.unlabeled_batch_size,
         unlabeled_known=unlabeled is None,
+        env=run.env,
     )
     if not algo.trains:
         train = replace(train, epochs=0)
@@ -262,6 +263,8 @@ def train_multilabel(
             templates=list(task.templates),
             labeled_labels=train_set.labels[run.labeled],
             unlabeled_weak_batches=data.unlabeled_weak_batches(),
+            n_unlabeled=len(unlabeled_rows),
+            gather=gather_with_grad if run.env.enabled else no_gather,
             device=dev,
             epochs=train.epochs,
         )

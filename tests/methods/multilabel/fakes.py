@@ -102,10 +102,15 @@ def strong(x: Tensor, gen: torch.Generator) -> Tensor:
     return keep * x + 0.5 * torch.randn(x.shape, generator=gen)
 
 
-def unlabeled_batches(x: Tensor, labels: Tensor | None, batch_size: int = 64):
-    def batches():
-        for start in range(0, len(x), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(x)))
+def unlabeled_batches(x: Tensor, labels: Tensor | None, batch_size: int = 64, scored: list[int] | None = None):
+    """The MultiLabelContext callable over ``x``; ``scored`` (if given) collects every index it yields."""
+
+    def batches(positions=None):
+        every = torch.arange(len(x)) if positions is None else torch.as_tensor(positions)
+        for start in range(0, len(every), batch_size):
+            idx = every[start : start + batch_size]
+            if scored is not None:
+                scored.extend(idx.tolist())
             batch: dict[str, Any] = {"images": x[idx], "index": idx}
             if labels is not None:
                 batch["labels"] = labels[idx]

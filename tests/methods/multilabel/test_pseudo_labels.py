@@ -23,6 +23,7 @@ from .fakes import (
     FakeCLIP,
     make_context,
     train_and_score,
+    unlabeled_batches,
 )
 
 
@@ -64,6 +65,109 @@ def test_pseudo_labels_refresh_at_epoch_start_and_match_the_labeled_prior(toy) -
     assert int(restored.steps_done) == 3 and int(restored.relabeled_at) == 3  # the interval resumes too
     with pytest.raises(ValueError, match="relabel_every"):
         create_method("cap", relabel_every=0)
+
+
+def test_refresh_sample_scores_a_fresh_sample_per_pass_and_masks_images_never_scored(toy) -> None:
+    model = FakeCLIP()
+    scored: list[int] = []
+    n_unlabeled, k = len(toy["ux"]), 50
+    method = create_method("csa", warmup_epochs=1, relabel_every=1, refresh_sample=k)
+    batches = unlabeled_batches(toy["ux"], toy["uy"], batch_size=16, scored=scored)
+    method.setup(
+        make_context(model, toy["ly"], toy["ux"], toy["uy"], unlabeled_weak_batches=batches, n_unlabeled=n_unlabeled)
+    )
+    diagnostics = method.on_epoch_start(model, 1)
+    first = sorted(scored)
+    assert len(first) == k == len(set(first)) and diagnostics["pseudo_scored"] == k  # only the sample is scored
+    assert method.pseudo.shape == (n_unlabeled, len(CLASSNAMES))
+    unseen = torch.ones(n_unlabeled, dtype=torch.bool)
+    unseen[first] = False
+    assert method.pseudo_mask[unseen].sum() == 0 and method.pseudo[unseen].sum() == 0  # no loss on them
+    assert method.pseudo_mask[first].sum() > 0
+    # the sample's thresholds match the labeled prior on the sample (the one floor rule)
+    prior = label_prior(toy["ly"])
+    expected = torch.clamp(torch.floor(prior * k + 1e-6), min=1) * (prior > 0)
+    torch.testing.assert_close(method.pseudo[first].sum(0), expected)
+
+    kept = method.pseudo[first].clone()
+    scored.clear()
+    method.after_optimizer_step(model)
+    method.on_epoch_start(model, 2)
+    second = sorted(scored)
+    assert len(second) == k and second != first  # a fresh sample
+    only_first = sorted(set(first) - set(second))
+    torch.testing.assert_close(method.pseudo[only_first], kept[[first.index(i) for i in only_first]])  # kept
+
+    # the draw depends on the seed and the step only: a resumed method draws the same sample
+    again: list[int] = []
+    resumed = create_method("csa", warmup_epochs=1, relabel_every=1, refresh_sample=k)
+    batches = unlabeled_batches(toy["ux"], toy["uy"], batch_size=16, scored=again)
+    resumed.setup(
+        make_context(
+            FakeCLIP(), toy["ly"], toy["ux"], toy["uy"], unlabeled_weak_batches=batches, n_unlabeled=n_unlabeled
+        )
+    )
+    resumed.load_state_dict(method.state_dict())
+    resumed.after_optimizer_step(model)
+    method.after_optimizer_step(model)
+    scored.clear()
+    method.on_epoch_start(model, 3)
+    resumed.on_epoch_start(model, 3)
+    assert sorted(again) == sorted(scored)
+
+    # a sample of the whole pool or more is the full pass; a sample needs the pool's size
+    full = create_method("csa", warmup_epochs=1, refresh_sample=10 * n_unlabeled)
+    full.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"], n_unlabeled=n_unlabeled))
+    full.on_epoch_start(model, 1)
+    torch.testing.assert_close(
+        full.pseudo.sum(0), torch.clamp(torch.floor(prior * n_unlabeled + 1e-6), min=1) * (prior > 0)
+    )
+    with pytest.raises(ValueError, match="n_unlabeled"):
+        create_method("csa", refresh_sample=k).setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))
+    with pytest.raises(ValueError, match="refresh_sample"):
+        create_method("csa", refresh_sample=0)
+
+
+def test_the_scores_of_every_process_share_are_gathered_in_position_order(toy) -> None:
+    """As under torchrun: each of two "processes" yields its contiguous share; ``gather`` joins them."""
+    from ssclip.engine.distributed import DistEnv, share
+
+    n = len(toy["ux"])
+    positions = np.arange(n)
+    shares = [share(positions, DistEnv(rank, 2, rank)) for rank in range(2)]
+    assert np.array_equal(np.concatenate(shares), positions) and all(len(s) for s in shares)
+    model = FakeCLIP()
+    reference = create_method("csa", warmup_epochs=1)
+    reference.setup(make_context(model, toy["ly"], toy["ux"], toy["uy"]))
+    reference.on_epoch_start(model, 1)
+
+    def rank0_batches(positions=None):  # rank 0's share, reversed within: order must not matter
+        own = share(np.arange(n) if positions is None else positions, DistEnv(0, 2, 0))[::-1].copy()
+        yield {"images": toy["ux"][own], "index": torch.as_tensor(own), "labels": toy["uy"][own]}
+
+    other = share(np.arange(n), DistEnv(1, 2, 1))
+
+    def gather(x: torch.Tensor) -> torch.Tensor:
+        """Appends what rank 1 gathers, in the order the method gathers: scores, indices, labels known, labels."""
+        if x.dtype == torch.long:
+            return torch.cat([x, torch.as_tensor(other)])
+        if x.dtype == torch.bool:
+            return torch.cat([x, x])
+        if gathered.append(x) or len(gathered) == 1:  # the scores, from the same teacher
+            with torch.no_grad():
+                logits, _ = split.teacher.heads(split.teacher.model, toy["ux"][other])
+            return torch.cat([x, torch.sigmoid(logits.float())])
+        return torch.cat([x, toy["uy"][other].float()])
+
+    gathered: list[torch.Tensor] = []
+    split = create_method("csa", warmup_epochs=1)
+    split.setup(
+        make_context(model, toy["ly"], toy["ux"], toy["uy"], unlabeled_weak_batches=rank0_batches, gather=gather)
+    )
+    diagnostics = split.on_epoch_start(model, 1)
+    torch.testing.assert_close(split.pseudo, reference.pseudo)
+    torch.testing.assert_close(split.thresholds, reference.thresholds)
+    assert diagnostics["pseudo_scored"] == n and "pseudo_precision" in diagnostics
 
 
 def test_soft_targets_and_confidence_mask_reach_the_unlabeled_loss(toy) -> None:

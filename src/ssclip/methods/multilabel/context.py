@@ -9,9 +9,13 @@ The run builds one and passes it to ``method.setup``. Which method reads what:
   ``"a photo of a {}."``.
 - ``labeled_labels`` (trained methods): the labeled set's 0/1 labels (N_L, C), for the label prior behind the
   class-wise thresholds and for the label contexts.
-- ``unlabeled_weak_batches`` (pseudo-label methods): a callable returning an iterable of batches
-  ``{"images", "index"}`` (and optionally ``"labels"``) over the weak views of every unlabeled image, each
-  index 0..N_U-1 exactly once; the teacher scores them at the start of an epoch.
+- ``unlabeled_weak_batches`` (pseudo-label methods): a callable ``(positions=None)`` returning an iterable of
+  batches ``{"images", "index"}`` (and optionally ``"labels"``) over the weak views of the unlabeled images at
+  ``positions`` (sorted indices into 0..N_U-1; ``None``: all of them), each once; the teacher scores them when
+  it relabels. Under torchrun each process yields only its contiguous share of ``positions``
+  (``ssclip.engine.distributed.share``) and ``gather`` joins the shares.
+- ``n_unlabeled``: N_U, the size of the unlabeled set (needed by a relabelling that scores a subsample).
+- ``gather``: all-gather along dim 0 in rank order across torchrun processes (identity in one process).
 - ``device``: where the heads and teacher live (default: the model's device).
 - ``epochs``: the run length, read only when a pseudo-label method's ``warmup_epochs`` is not given (it then
   defaults to ``max(1, epochs // 3)``).
@@ -27,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssclip.methods.base import MethodContext
+from ssclip.methods.base import Gather, MethodContext, no_gather
 
 __all__ = ["MultiLabelContext", "DEFAULT_TEMPLATES"]
 
@@ -42,7 +46,9 @@ class MultiLabelContext(MethodContext):
     classnames: list[str] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
     labeled_labels: np.ndarray | None = None  # (N_L, C) 0/1
-    unlabeled_weak_batches: Callable[[], Iterable[dict[str, Any]]] | None = None
+    unlabeled_weak_batches: Callable[..., Iterable[dict[str, Any]]] | None = None
+    n_unlabeled: int | None = None
+    gather: Gather = no_gather
     device: torch.device | None = None
     epochs: int | None = None  # run length, for the default warm-up
 

@@ -11,6 +11,13 @@ epoch is only a handful of steps (5 at 5% of UCM), so relabelling every epoch wo
 A teacher trained only briefly produces pseudo-labels that collapse the student (measured before ssclip
 existed), hence the warm-up; without the option it lasts ``max(1, MultiLabelContext.epochs // 3)`` epochs.
 
+The pass scores the pool in chunks, each torchrun process its contiguous share (the shares are gathered, so
+every process holds the same table). On a large pool, ``refresh_sample=K`` scores only a fresh random sample of K
+unlabeled images per pass (drawn from ``context_seed`` and the step, so a resumed run draws the same ones): the
+class-wise thresholds come from that sample, its images get new pseudo-labels, the others keep their last ones,
+and images never scored yet are masked out of the unlabeled loss. Ours, not CSA's (whose pass scores every
+image, the default here, and what the UCM benchmark runs).
+
 Options of the pseudo-labels: ``targets="soft"`` trains on the teacher's probabilities instead of the 0/1
 labels; ``keep_positive`` / ``keep_negative`` below 1 apply CAP's confidence mask (of each class's pseudo-
 positives only the top fraction trains, of its pseudo-negatives only the bottom fraction; the uncertain middle
@@ -104,6 +111,7 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
         targets: str = "hard",
         keep_positive: float = 1.0,
         keep_negative: float = 1.0,
+        refresh_sample: int | None = None,
         **options: Any,
     ) -> None:
         super().__init__(head=head, **options)
@@ -113,6 +121,8 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
                 raise ValueError(f"method {self.name!r}: {option} must lie in [0, 1], got {value}")
         if relabel_every < 1:
             raise ValueError(f"method {self.name!r}: relabel_every must be >= 1 optimizer step, got {relabel_every}")
+        if refresh_sample is not None and refresh_sample < 1:
+            raise ValueError(f"method {self.name!r}: refresh_sample must be >= 1 (None: all), got {refresh_sample}")
         if warmup_epochs is not None and warmup_epochs < 0:
             raise ValueError(f"method {self.name!r}: warmup_epochs must be >= 0, got {warmup_epochs}")
         if lambda_u < 0 or lambda_c < 0:
@@ -124,9 +134,12 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
         self.warmup_epochs = warmup_epochs if warmup_epochs is not None else 0
         self.relabel_every = int(relabel_every)
         self.targets, self.keep_positive, self.keep_negative = targets, keep_positive, keep_negative
+        self.refresh_sample = refresh_sample
+        self.n_unlabeled: int | None = None
+        self._gather: Gather = no_gather
         self.n_contexts = 0
         self.contexts: LabelContexts | None = None  # class -> context, recomputed by setup (also on resume)
-        self._unlabeled_batches: Callable[[], Iterable[dict[str, Any]]] | None = None
+        self._unlabeled_batches: Callable[..., Iterable[dict[str, Any]]] | None = None
         self.register_buffer("active", torch.zeros((), dtype=torch.bool))
         # Optimizer steps taken, and the step of the latest teacher pass (-1: none yet); in checkpoints.
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
@@ -142,6 +155,11 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
             self.name,
             "a callable returning batches {'images', 'index'} over the unlabeled weak views",
         )
+        self._gather, self.n_unlabeled = context.gather, context.n_unlabeled
+        if self.refresh_sample is not None and self.n_unlabeled is None:
+            raise ValueError(
+                f"method {self.name!r}: refresh_sample needs MultiLabelContext.n_unlabeled (the unlabeled set's size)"
+            )
         if self.warmup_option is None:
             if context.epochs is None:
                 raise ValueError(
@@ -198,37 +216,57 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
         )
 
     # -- pseudo-labels -----------------------------------------------------------------------------------
+    def _refresh_positions(self) -> Tensor | None:
+        """The unlabeled positions the teacher scores now: all (``None``), or a fresh sorted sample of
+        ``refresh_sample``, drawn from the seed and the step (the same draw after a resume)."""
+        n = self.n_unlabeled
+        if self.refresh_sample is None or n is None or self.refresh_sample >= n:
+            return None
+        gen = torch.Generator().manual_seed(self.context_seed * 1_000_003 + int(self.steps_done))
+        return torch.randperm(n, generator=gen)[: self.refresh_sample].sort().values
+
     @torch.no_grad()
-    def _score_unlabeled(self) -> tuple[Tensor, Tensor | None]:
-        """Teacher probabilities for every unlabeled weak view (N_U, C), ordered by index, and true labels
-        when every batch carries them."""
+    def _score_unlabeled(self, positions: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Teacher probabilities for the unlabeled weak views at ``positions`` (default: every one, N_U), in
+        position order, and true labels when every batch carries them. Under torchrun each process scores its
+        share (``MultiLabelContext.unlabeled_weak_batches``) and the shares are gathered, so every process ends
+        with the same table."""
         if self._unlabeled_batches is None or self.teacher is None:
             raise RuntimeError(f"method {self.name!r}: call setup() before on_epoch_start()")
         teacher = self.teacher
         device = self.prior.device
+        n_classes = len(self.classnames)
         scores, indices, truths = [], [], []
-        for batch in self._unlabeled_batches():
+        for batch in self._unlabeled_batches(None if positions is None else positions.numpy()):
             logits, _ = teacher.heads(teacher.model, batch["images"].to(device))
             scores.append(torch.sigmoid(logits.float()))
             indices.append(torch.as_tensor(batch["index"], dtype=torch.long, device=device))
             truths.append(batch.get("labels"))
-        if not scores:
-            raise ValueError(f"method {self.name!r}: MultiLabelContext.unlabeled_weak_batches yielded no batch")
-        index = torch.cat(indices)
-        n_unlabeled = len(index)
-        if not torch.equal(index.sort().values, torch.arange(n_unlabeled, device=device)):
-            raise ValueError(
-                f"method {self.name!r}: unlabeled_weak_batches must yield every index 0..N_U-1 "
-                f"exactly once; got {n_unlabeled} indices in "
-                f"[{int(index.min())}, {int(index.max())}]"
-            )
-        probs = torch.empty(n_unlabeled, len(self.classnames), device=device)
-        probs[index] = torch.cat(scores)
+        known = torch.tensor([all(t is not None for t in truths)], device=device)  # vacuously true for no batch
+        gather = self._gather
+        probs = gather(torch.cat(scores) if scores else torch.empty(0, n_classes, device=device))
+        index = gather(torch.cat(indices) if indices else torch.empty(0, dtype=torch.long, device=device))
         truth = None
-        if all(t is not None for t in truths):
-            truth = torch.empty_like(probs)
-            truth[index] = torch.cat([torch.as_tensor(t, dtype=torch.float32, device=device) for t in truths])
-        return probs, truth
+        if bool(gather(known).all()):
+            local = [torch.as_tensor(t, dtype=torch.float32, device=device) for t in truths]
+            truth = gather(torch.cat(local) if local else torch.empty(0, n_classes, device=device))
+        if not len(index):
+            raise ValueError(f"method {self.name!r}: MultiLabelContext.unlabeled_weak_batches yielded no batch")
+        expected = torch.arange(len(index), device=device) if positions is None else positions.to(device)
+        if not torch.equal(index.sort().values, expected):
+            what = "every index 0..N_U-1" if positions is None else f"the {len(expected)} positions asked for"
+            raise ValueError(
+                f"method {self.name!r}: unlabeled_weak_batches must yield {what} exactly once; got "
+                f"{len(index)} indices in [{int(index.min())}, {int(index.max())}]"
+            )
+        rows = torch.searchsorted(expected, index)  # where each scored image goes in position order
+        ordered = torch.empty_like(probs)
+        ordered[rows] = probs
+        if truth is not None:
+            truth_ordered = torch.empty_like(truth)
+            truth_ordered[rows] = truth
+            truth = truth_ordered
+        return ordered, truth
 
     def on_epoch_start(self, model: nn.Module, epoch: int) -> dict[str, float]:
         self._check_ready()
@@ -238,31 +276,41 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
         fresh = int(self.relabeled_at) >= 0 and int(self.steps_done) - int(self.relabeled_at) < self.relabel_every
         if bool(self.active) and fresh:
             return {"pseudo_active": 1.0, "pseudo_refreshed": 0.0}  # keep the current pseudo-labels
-        probs, truth = self._score_unlabeled()
+        positions = self._refresh_positions()
+        probs, truth = self._score_unlabeled(positions)
         self.thresholds = classwise_thresholds(probs, self.prior)
         hard = pseudo_labels(probs, self.thresholds)
         if self.targets in ("hard", "soft"):
-            self.pseudo = hard if self.targets == "hard" else probs
+            targets = hard if self.targets == "hard" else probs
         elif truth is None:
             raise ValueError(
                 f"method {self.name!r}: targets={self.targets!r} needs the unlabeled images' true labels, "
                 "but MultiLabelContext.unlabeled_weak_batches yields batches without 'labels'"
             )
         elif self.targets == "oracle":
-            self.pseudo = truth
+            targets = truth
         else:
             # One seed for every refresh: each class's pool is permuted the same way each time, so the wrong
             # entries stay on the same images from one refresh to the next (as a teacher's errors persist)
             # instead of averaging out, and a resumed run draws the same ones.
-            self.pseudo = errors_at_random(hard, truth, torch.Generator().manual_seed(self.context_seed))
-        self.pseudo_mask = confidence_mask(probs, self.prior, self.keep_positive, self.keep_negative)
+            targets = errors_at_random(hard, truth, torch.Generator().manual_seed(self.context_seed))
+        mask = confidence_mask(probs, self.prior, self.keep_positive, self.keep_negative)
+        if positions is None:
+            self.pseudo, self.pseudo_mask = targets, mask
+        else:
+            if self.pseudo.shape[0] != self.n_unlabeled:  # images not scored yet: masked out
+                self.pseudo = torch.zeros(int(self.n_unlabeled or 0), targets.shape[1], device=targets.device)
+                self.pseudo_mask = torch.zeros_like(self.pseudo)
+            self.pseudo[positions] = targets
+            self.pseudo_mask[positions] = mask
         self.active.fill_(True)
         self.relabeled_at.fill_(int(self.steps_done))
         diagnostics = {
             "pseudo_active": 1.0,
             "pseudo_refreshed": 1.0,
             "pseudo_positives_per_image": float(hard.sum(1).mean()),
-            "pseudo_kept": 100.0 * float(self.pseudo_mask.mean()),
+            "pseudo_kept": 100.0 * float(mask.mean()),
+            "pseudo_scored": float(len(probs)),
         }
         if truth is not None:
             # Imported here: torchmetrics takes seconds to import, and only runs with labeled unlabeled images.
@@ -270,7 +318,7 @@ class ThresholdPseudoLabelMethod(MultiLabelMethod):
 
             quality = pseudo_label_quality(hard, truth)
             diagnostics.update({f"pseudo_{k}": v for k, v in quality.items()})
-            kept = self.pseudo_mask.bool()
+            kept = mask.bool()
             correct = (hard == truth)[kept].float()
             diagnostics["pseudo_kept_accuracy"] = 100.0 * float(correct.mean()) if kept.any() else 0.0
             # mAP over the classes with a positive (0 if none has one), as the run's evaluation computes it.
