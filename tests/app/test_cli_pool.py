@@ -72,6 +72,7 @@ def test_train_with_caption_shards_a_pool_of_shards_and_a_separate_eval_source(t
     assert summary["n_paired"] == 16 and summary["label_ratio"] == 1.0
     assert json.loads((tmp_path / "run" / "run_config.json").read_text())["n_unpaired"] == 32  # the broken one out
     assert "mean_recall" in summary["metrics"]
+    assert len(list((tmp_path / "cache" / "shards").glob("*.json"))) == 3  # the shard indexes kept for the next run
     capsys.readouterr()
     assert main([*common, *pool, "--strict-images", "--output", str(tmp_path / "strict")]) == 2
     assert "pool-1.tar (member 9999.jpg): not a readable image" in capsys.readouterr().err  # named from the cache

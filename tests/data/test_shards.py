@@ -62,3 +62,36 @@ def test_bad_shards_name_the_shard_and_the_member(tmp_path):
     write_shard(tmp_path / "e.tar", {"z.pyd": b"\x80\x04K\x01.", "z.txt": b"t"})  # a pickle is never decoded
     with pytest.raises(ValueError, match=r"e\.tar: no sample has an image member"):
         read_pool(str(tmp_path / "e.tar"))
+
+
+def test_shard_indexes_are_kept_between_runs_until_the_shard_changes(tmp_path, monkeypatch):
+    from ssclip.data import shards
+
+    spec = str(tmp_path / "{0..1}.tar")
+    for s in range(2):
+        write_shard(tmp_path / f"{s}.tar", {f"{s}_a.png": _png(s), f"{s}_a.txt": b"first %d ." % s})
+    index_dir = tmp_path / "cache" / "shards"
+    first = read_caption_shards(spec, progress=False, index_dir=index_dir)
+    assert len(list(index_dir.glob("*.json"))) == 2  # one per shard
+
+    read_headers = []
+    real = shards.index_shard
+    monkeypatch.setattr(shards, "index_shard", lambda path, exts=(): read_headers.append(path) or real(path, exts))
+    again = read_caption_shards(spec, progress=False, index_dir=index_dir)
+    assert read_headers == [] and again == first  # unchanged shards: no header is read
+    assert read_pool(spec, index_dir=index_dir).keys == [r.key for r in first]
+    assert read_headers == [tmp_path / "0.tar", tmp_path / "1.tar"]  # a pool needs no texts: its own index
+
+    read_headers.clear()
+    write_shard(
+        tmp_path / "1.tar", {"1_a.png": _png(1), "1_a.txt": b"changed .", "1_b.png": _png(2), "1_b.txt": b"new ."}
+    )
+    changed = read_caption_shards(spec, progress=False, index_dir=index_dir)
+    assert read_headers == [tmp_path / "1.tar"]  # only the changed shard is read again
+    assert [r.captions[0] for r in changed] == ["first 0.", "changed.", "new."]
+
+    for kept in index_dir.glob("*.json"):  # an unreadable index costs time, never a wrong sample
+        kept.write_text("{not json")
+    read_headers.clear()
+    assert read_caption_shards(spec, progress=False, index_dir=index_dir) == changed
+    assert len(read_headers) == 2

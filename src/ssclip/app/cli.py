@@ -420,7 +420,8 @@ def _classes(spec: str | None) -> list[str] | None:
     return None if spec is None else read_classnames(spec)
 
 
-def _source(args: argparse.Namespace, data: str | None = None, fmt: str | None = None):
+def _source(args: argparse.Namespace, data: str | None = None, fmt: str | None = None, index_dir: str | None = None):
+    """The data source of ``--data`` (or ``data``); ``index_dir``: where shard indexes are kept between runs."""
     from ssclip.data.sources import load_source
 
     classes = _classes(getattr(args, "classes", None))
@@ -434,6 +435,7 @@ def _source(args: argparse.Namespace, data: str | None = None, fmt: str | None =
         "image_key": args.csv_img_key,
         "caption_key": args.csv_caption_key,
         "labels_key": args.csv_labels_key,
+        "index_dir": index_dir,
     }
     opts = {k: v for k, v in given.items() if v}
     return load_source(fmt or args.format, data or args.data, **opts)
@@ -537,11 +539,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not checkpoint.is_file():
             raise FileNotFoundError(f"--resume {args.resume}: checkpoint {checkpoint} not found")
     _check_model_and_device(args)
-    source = _source(args)
+    shard_index = str(Path(task_cfg.cache_dir) / "shards") if task_cfg.cache_dir else None
+    source = _source(args, index_dir=shard_index)
     if args.eval_format and not args.eval_data:
         raise ValueError("--eval-format names the format of --eval-data, which is missing")
     if args.eval_data:  # a separate evaluation source: the training images cannot be the evaluated ones
-        evaluated = _source(args, args.eval_data, args.eval_format)
+        evaluated = _source(args, args.eval_data, args.eval_format, index_dir=shard_index)
         train_split = _split_or_all(args.train_split, "train", source.has_splits)
         eval_split = _split_or_all(args.eval_split, "test", evaluated.has_splits)
         _check_images(source, args.data, train_split, train_split, args.task)
@@ -554,7 +557,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.unlabeled:
         from ssclip.data.images import read_pool
 
-        pool = read_pool(args.unlabeled, image_key=args.unlabeled_img_key)
+        pool = read_pool(args.unlabeled, image_key=args.unlabeled_img_key, index_dir=shard_index)
     data_options = {"unlabeled": pool, "strict_images": args.strict_images}
     bundle = _bundle(args, train_cfg.seed)
     if args.task == "captions":

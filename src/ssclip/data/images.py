@@ -126,12 +126,15 @@ class ImagePool:
         return len(self.images)
 
 
-def read_pool(spec: str | Path, image_key: str = "filepath", sep: str | None = None) -> ImagePool:
+def read_pool(
+    spec: str | Path, image_key: str = "filepath", sep: str | None = None, index_dir: str | Path | None = None
+) -> ImagePool:
     """An unlabeled pool: a folder (recursive), a CSV/TSV image list (``image_key`` column), webdataset shards
-    (``'pool/{000000..000099}.tar'``) or one image file."""
+    (``'pool/{000000..000099}.tar'``; with ``index_dir``, their indexes are kept there between runs) or one
+    image file."""
     path = Path(spec)
     if is_shard_spec(spec):
-        images, keys = shard_images(spec)
+        images, keys = shard_images(spec, index_dir=index_dir)
         return ImagePool(list(images), keys, str(spec))
     if path.is_dir():
         found = image_paths(path)

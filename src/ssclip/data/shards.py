@@ -7,11 +7,19 @@ items by index (per-item seeded augmentations, O(batch) draws, exact resume, a c
 shard's members are indexed once by their tar headers (:mod:`tarfile` seeks over the data) and an image's bytes
 are read at its offset when needed. Only image members (by extension) and text members are ever decoded: never
 webdataset's pickle or torch handlers.
+
+Indexing costs ~60 us per sample with the shard in the page cache (0.6 s for a 10k-sample shard; a million
+images: a minute, more from a cold disk), so with an ``index_dir`` each shard's index is kept there as JSON,
+keyed by the shard's absolute path, size and modification time, and re-read instead of the headers while the
+shard is unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -120,21 +128,77 @@ def index_shard(path: str | Path, text_exts: tuple[str, ...] = ()) -> list[Shard
     return samples
 
 
-def index_shards(spec: str | Path, text_exts: tuple[str, ...] = (), progress: bool = True) -> list[ShardSample]:
-    """Every sample of every shard of ``spec``, in shard then member order (a progress bar over the shards)."""
+def _memo_file(path: Path, text_exts: tuple[str, ...], index_dir: Path) -> Path:
+    # One file per shard and text extensions read: a pool (images only) and captions (+ txt) do not evict each other.
+    name = "\n".join([str(path.resolve()), *sorted(text_exts)])
+    return index_dir / (hashlib.sha1(name.encode()).hexdigest()[:24] + ".json")
+
+
+def _identity(path: Path, text_exts: tuple[str, ...]) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "texts": sorted(text_exts)}
+
+
+def _remembered(path: Path, text_exts: tuple[str, ...], index_dir: Path) -> list[ShardSample] | None:
+    """The kept index of an unchanged shard, or None (none kept, the shard changed, or the file is unreadable)."""
+    try:
+        kept = json.loads(_memo_file(path, text_exts, index_dir).read_text(encoding="utf-8"))
+        if kept.get("shard") != _identity(path, text_exts):
+            return None
+        return [
+            ShardSample(
+                f"{path.name}/{prefix}",
+                ShardMember(str(path), *image) if image else None,
+                texts,
+                where=f"{path} (sample {prefix})",
+            )
+            for prefix, image, texts in kept["samples"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remember(path: Path, text_exts: tuple[str, ...], index_dir: Path, samples: list[ShardSample]) -> None:
+    rows = [
+        [s.key.split("/", 1)[1], [s.image.name, s.image.offset, s.image.size] if s.image else None, s.texts]
+        for s in samples
+    ]
+    target = _memo_file(path, text_exts, index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"shard": _identity(path, text_exts), "samples": rows}), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as e:  # a read-only cache costs time, not the run
+        log.warning("%s: could not keep the index of %s (%s); it will be rebuilt next run", index_dir, path, e)
+
+
+def index_shards(
+    spec: str | Path, text_exts: tuple[str, ...] = (), progress: bool = True, index_dir: str | Path | None = None
+) -> list[ShardSample]:
+    """Every sample of every shard of ``spec``, in shard then member order (a progress bar over the shards).
+    With ``index_dir``, the index of each unchanged shard is re-read from there (module docstring)."""
     shards = expand_shards(spec)
+    memo = Path(index_dir) if index_dir is not None else None
     out: list[ShardSample] = []
     for path in tqdm(shards, desc="indexing shards", unit="shard", disable=not progress or len(shards) < 2):
-        out.extend(index_shard(path, text_exts))
+        samples = _remembered(path, text_exts, memo) if memo is not None else None
+        if samples is None:
+            samples = index_shard(path, text_exts)
+            if memo is not None:
+                _remember(path, text_exts, memo, samples)
+        out.extend(samples)
     if not out:
         raise ValueError(f"{spec}: the shards hold no samples")
     return out
 
 
-def shard_images(spec: str | Path, progress: bool = True) -> tuple[list[ShardMember], list[str]]:
+def shard_images(
+    spec: str | Path, progress: bool = True, index_dir: str | Path | None = None
+) -> tuple[list[ShardMember], list[str]]:
     """The image of every sample (a pool's images) and the samples' keys; samples without an image are
     skipped with a warning."""
-    samples = index_shards(spec, progress=progress)
+    samples = index_shards(spec, progress=progress, index_dir=index_dir)
     kept = [s for s in samples if s.image is not None]
     if len(kept) < len(samples):
         missing = [s.where for s in samples if s.image is None]
@@ -151,12 +215,14 @@ def shard_images(spec: str | Path, progress: bool = True) -> tuple[list[ShardMem
     return [s.image for s in kept if s.image is not None], [s.key for s in kept]
 
 
-def read_caption_shards(spec: str | Path, caption_ext: str = "txt", progress: bool = True) -> list[ImageCaptions]:
+def read_caption_shards(
+    spec: str | Path, caption_ext: str = "txt", progress: bool = True, index_dir: str | Path | None = None
+) -> list[ImageCaptions]:
     """Image-caption pairs from shards of ``key.jpg`` + ``key.txt`` (open_clip's webdataset layout): one record
     per sample, one caption each (``key`` as in :func:`index_shards`)."""
     caption_ext = caption_ext.lower().lstrip(".")
     records = []
-    for s in index_shards(spec, text_exts=(caption_ext,), progress=progress):
+    for s in index_shards(spec, text_exts=(caption_ext,), progress=progress, index_dir=index_dir):
         if s.image is None:
             raise ValueError(f"{s.where}: no image member ({', '.join(SHARD_IMAGE_EXTENSIONS)}) beside its caption")
         caption = normalize_caption(s.texts.get(caption_ext, ""))

@@ -156,11 +156,12 @@ def _captions_csv(path: str, image_root: str | None = None, **options: object) -
 
 
 @FORMATS.register("captions-wds")
-def _captions_wds(path: str, **_: object) -> DataSource:
-    """webdataset shards of ``key.jpg`` + ``key.txt`` (open_clip's --train-data), e.g. 'train/{000..009}.tar'."""
+def _captions_wds(path: str, index_dir: str | None = None, **_: object) -> DataSource:
+    """webdataset shards of ``key.jpg`` + ``key.txt`` (open_clip's --train-data), e.g. 'train/{000..009}.tar';
+    ``index_dir``: where the shards' indexes are kept between runs."""
     from ssclip.data.shards import read_caption_shards
 
-    recs = read_caption_shards(path)
+    recs = read_caption_shards(path, index_dir=index_dir)
     return DataSource(recs, None, None, [None] * len(recs))
 
 
