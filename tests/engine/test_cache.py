@@ -197,3 +197,28 @@ def test_unchanged_files_are_not_hashed_again(tmp_path, monkeypatch):
     os.utime(paths[1], ns=(1, 1))  # new bytes (and a new mtime)
     _build(net, paths, keys, tmp_path / "c")
     assert hashed == [paths[1]] and net.calls == 12
+
+
+def test_files_that_decoded_once_are_not_decoded_again_until_they_change(tmp_path):
+    import os
+
+    from ssclip.data.types import check_images_readable
+    from ssclip.engine.cache import DigestMemo
+
+    paths = _files(tmp_path, 3)
+    pictures = _images(1, seed=9)
+    memo = DigestMemo(tmp_path / "c" / "digests.sqlite")
+    assert memo.not_yet_readable([*paths, *pictures]) == paths  # in-memory pictures need no check
+    memo.mark_readable(paths)
+    assert memo.not_yet_readable(paths) == []
+    paths[2].write_bytes(b"truncated")  # a changed file is checked again, and named
+    os.utime(paths[2], ns=(2, 2))
+    todo = memo.not_yet_readable(paths)
+    assert todo == [paths[2]]
+    with pytest.raises(ValueError, match="1 unreadable image"):
+        check_images_readable(todo, "data")
+    (tmp_path / "gone.png").touch()
+    (tmp_path / "gone.png").unlink()
+    assert memo.not_yet_readable([tmp_path / "gone.png"]) == [tmp_path / "gone.png"]  # missing: the check says so
+    memo.close()
+    assert DigestMemo(None).not_yet_readable(paths) == paths  # no cache folder: every run checks every file

@@ -547,12 +547,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         evaluated = _source(args, args.eval_data, args.eval_format, index_dir=shard_index)
         train_split = _split_or_all(args.train_split, "train", source.has_splits)
         eval_split = _split_or_all(args.eval_split, "test", evaluated.has_splits)
-        _check_images(source, args.data, train_split, train_split, args.task)
-        _check_images(evaluated, args.eval_data, eval_split, eval_split, args.task)
+        _check_images(source, args.data, train_split, train_split, args.task, task_cfg.cache_dir)
+        _check_images(evaluated, args.eval_data, eval_split, eval_split, args.task, task_cfg.cache_dir)
     else:
         train_split, eval_split, source = _training_splits(args, source, task_cfg.seed)
         evaluated = source
-        _check_images(source, args.data, train_split, eval_split, args.task)
+        _check_images(source, args.data, train_split, eval_split, args.task, task_cfg.cache_dir)
     pool = None
     if args.unlabeled:
         from ssclip.data.images import read_pool
@@ -608,9 +608,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_images(source, data: str, train_split: str | None, eval_split: str | None, task: str) -> None:
-    """Decode the run's images once before the model loads: an unreadable one is named now, not mid-cache."""
+def _check_images(
+    source, data: str, train_split: str | None, eval_split: str | None, task: str, cache_dir: str | None
+) -> None:
+    """Decode the run's images before the model loads: an unreadable one is named now, not mid-cache. Images
+    that decoded in an earlier run and did not change since (size, mtime: remembered in ``cache_dir``'s
+    digests.sqlite) are not decoded again."""
     from ssclip.data.types import check_images_readable
+    from ssclip.engine.cache import DigestMemo
 
     images = []
     for split in dict.fromkeys([train_split, eval_split]):
@@ -618,7 +623,13 @@ def _check_images(source, data: str, train_split: str | None, eval_split: str | 
             images += [r.image for r in source.caption_records(split)]
         else:
             images += list(source.multilabel_set(split).images)
-    check_images_readable(images, data)
+    memo = DigestMemo(Path(cache_dir) / "digests.sqlite" if cache_dir else None)
+    try:
+        todo = memo.not_yet_readable(images)
+        check_images_readable(todo, data)
+        memo.mark_readable(todo)
+    finally:
+        memo.close()
 
 
 def _split_or_all(given: str | None, default: str, has_splits: bool) -> str | None:

@@ -81,6 +81,7 @@ class DigestMemo:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INT, mtime INT, sha1 TEXT)"
             )
+            self.db.execute("CREATE TABLE IF NOT EXISTS readable (path TEXT PRIMARY KEY, size INT, mtime INT)")
 
     @staticmethod
     def _stamp(image: Path | ShardMember) -> tuple[str, int, int]:
@@ -110,6 +111,32 @@ class DigestMemo:
                 self._write(fresh)
         self._write(fresh)
         return out
+
+    def not_yet_readable(self, images: Sequence[AnyImage]) -> list[AnyImage]:
+        """The files among ``images`` not known to decode: never checked, or changed since (in-memory pictures
+        are always readable and left out); with no memo file, every file."""
+        files = [im for im in images if not isinstance(im, Image.Image)]
+        if self.db is None:
+            return files
+        todo = []
+        for image in files:
+            try:
+                stamp = self._stamp(image)
+            except OSError:
+                todo.append(image)  # missing: the check names it
+                continue
+            row = self.db.execute("SELECT size, mtime FROM readable WHERE path = ?", stamp[:1]).fetchone()
+            if row is None or (row[0], row[1]) != stamp[1:]:
+                todo.append(image)
+        return todo
+
+    def mark_readable(self, images: Sequence[Path | ShardMember]) -> None:
+        """Remember that ``images`` decoded, by (path, size, mtime)."""
+        if self.db is not None and images:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO readable VALUES (?, ?, ?)", [self._stamp(im) for im in images]
+                )
 
     def _write(self, rows: list[tuple[str, int, int, str]]) -> None:
         if self.db is not None and rows:
