@@ -46,3 +46,19 @@ def test_bad_collections_say_what_was_expected(tmp_path):
     (tmp_path / "e.csv").write_text("filepath,x\n,1\n")
     with pytest.raises(ValueError, match=r"e.csv, line 2: column 'filepath' is empty"):
         image_paths(tmp_path / "e.csv")
+
+
+def test_pool_images_that_are_annotated_or_evaluated_are_left_out_with_a_warning(tmp_path, caplog):
+    from ssclip.data.images import pool_without, read_pool
+
+    folder = tmp_path / "pool"
+    paths = [_image(folder / f"{i}.png") for i in range(4)]
+    pool = read_pool(folder)
+    with caplog.at_level("WARNING"):
+        kept = pool_without(pool, annotated=[str(paths[0])], evaluated=[paths[3]])
+    assert kept.keys == ["1.png", "2.png"] and kept.images == paths[1:3]
+    assert "1 pool image(s) are also annotated training images (e.g. 0.png)" in caplog.text
+    assert "1 pool image(s) are also evaluation images (e.g. 3.png)" in caplog.text
+    assert pool_without(pool, annotated=[tmp_path / "elsewhere.png"]) is pool
+    with pytest.raises(ValueError, match="every pool image is also an annotated or evaluation image"):
+        pool_without(pool, annotated=paths)

@@ -6,6 +6,8 @@ commands read; :func:`read_pool` also takes webdataset shards (indexed in :mod:`
 from __future__ import annotations
 
 import io
+import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from PIL import Image
 from ssclip.data.captions import _resolve_with_cwd_fallback, _separator_for, read_table
 from ssclip.data.shards import ShardMember, is_shard_spec, shard_images
 from ssclip.data.types import ImageRef, load_image
+
+log = logging.getLogger(__name__)
 
 # An image of a pool: a file, an in-memory picture or a member of a tar shard.
 AnyImage = ImageRef | ShardMember
@@ -145,3 +149,39 @@ def read_pool(
             raise ValueError(f"{path}: the list holds no rows; expected one image path per row ({image_key!r})")
         return ImagePool([p for _, p in rows], [written for written, _ in rows], str(spec))
     return ImagePool(list(image_paths(path)), [path.name], str(spec))
+
+
+def _identity(image: object) -> object:
+    # abspath, not realpath: no file-system call per image of a pool of millions (symlinked copies are not matched)
+    return os.path.abspath(image) if isinstance(image, str | Path) else image  # shard members compare by value
+
+
+def pool_without(pool: ImagePool, annotated: Sequence[object], evaluated: Sequence[object] = ()) -> ImagePool:
+    """``pool`` minus the images that are also annotated training images (they would be used twice) or
+    evaluation images (training on them, even unlabeled, would evaluate on training images), each dropped with
+    a warning. Files are matched by their absolute path, shard members by shard and offset."""
+    train_ids = {_identity(im) for im in annotated if not isinstance(im, Image.Image)}
+    eval_ids = {_identity(im) for im in evaluated if not isinstance(im, Image.Image)}
+    keep, dropped = [], {"annotated training": [], "evaluation": []}
+    for i, image in enumerate(pool.images):
+        ident = _identity(image) if not isinstance(image, Image.Image) else None
+        if ident is not None and ident in eval_ids:
+            dropped["evaluation"].append(pool.keys[i])
+        elif ident is not None and ident in train_ids:
+            dropped["annotated training"].append(pool.keys[i])
+        else:
+            keep.append(i)
+    for what, keys in dropped.items():
+        if keys:
+            log.warning(
+                "%s: %d pool image(s) are also %s images (e.g. %s); left out of the unlabeled pool",
+                pool.source,
+                len(keys),
+                what,
+                keys[0],
+            )
+    if len(keep) == len(pool):
+        return pool
+    if not keep:
+        raise ValueError(f"{pool.source}: every pool image is also an annotated or evaluation image; nothing is left")
+    return ImagePool([pool.images[i] for i in keep], [pool.keys[i] for i in keep], pool.source)

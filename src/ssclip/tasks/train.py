@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssclip.data.images import ImagePool
+from ssclip.data.images import ImagePool, pool_without
 from ssclip.data.types import ImageCaptions, MultiLabelSet
 from ssclip.engine.distributed import gather_with_grad, main_process_first
 from ssclip.engine.trainer import TrainConfig, Trainer
@@ -93,6 +93,8 @@ def train_captions(
     (every caption kept); unreadable pool images are skipped with a warning unless ``strict_images``.
     Returns a summary with the final metrics."""
     task = replace(task, label_ratio=_label_ratio(task.label_ratio, unlabeled))
+    if unlabeled is not None:
+        unlabeled = pool_without(unlabeled, [r.image for r in train_records], [r.image for r in eval_records])
     train = _workers(train, task.regime == "full")
     run = start_run(
         bundle,
@@ -201,6 +203,8 @@ def train_multilabel(
     ``label_ratio`` defaults to 1; unreadable pool images are skipped with a warning unless ``strict_images``.
     Returns a summary with the final metrics."""
     task = replace(task, label_ratio=_label_ratio(task.label_ratio, unlabeled))
+    if unlabeled is not None:
+        unlabeled = pool_without(unlabeled, train_set.images, eval_set.images)
     train = _workers(train, task.regime == "full")
     run = start_run(
         bundle, method, method_options, task, train, len(train_set.images), output_dir, device, text_trainable="none"
