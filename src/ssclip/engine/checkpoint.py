@@ -51,12 +51,18 @@ def save_atomic(payload: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())  # the data is on disk before the rename makes it the checkpoint
-    os.replace(tmp, path)  # atomic on POSIX
-    _fsync_dir(path.parent)  # and the rename itself survives a power loss
+    torch.save(payload, tmp)
+    return durable_replace(tmp, path)
+
+
+def durable_replace(tmp: str | Path, path: str | Path) -> Path:
+    """Move the finished file ``tmp`` to ``path`` so that a kill or a power loss leaves the old or the new file:
+    its data reaches the disk before the rename, and the rename before this returns."""
+    path = Path(path)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
     return path
 
 

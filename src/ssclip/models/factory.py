@@ -25,6 +25,7 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from torch import nn
 
+from ssclip.engine.checkpoint import durable_replace
 from ssclip.models import towers
 from ssclip.registry import Registry
 
@@ -359,10 +360,12 @@ def save_clip(bundle: CLIPBundle, folder: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in bundle.model.state_dict().items()}
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp))
-    tmp.replace(folder / WEIGHTS_FILE)
+    durable_replace(tmp, folder / WEIGHTS_FILE)
     preprocess = {k: list(v) if isinstance(v, tuple) else v for k, v in bundle.preprocess_cfg.items()}
     payload = {"model_cfg": cfg, "preprocess_cfg": preprocess, "ssclip": {"source_model": bundle.name}}
-    (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=2))
+    tmp = folder / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    durable_replace(tmp, folder / CONFIG_FILE)
     return folder
 
 
