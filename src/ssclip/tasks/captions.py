@@ -53,7 +53,14 @@ class CaptionTaskConfig:
 
 def choose_keywords(source: str, paired: Sequence[ImageCaptions], classnames: Sequence[str]) -> list[str]:
     if source == "mined":
-        return mine_keywords([r.captions for r in paired])
+        mined = mine_keywords([r.captions for r in paired])
+        if not mined:
+            raise ValueError(
+                f"keywords=mined: the captions of the {len(paired)} paired images yield no keyword (a keyword must "
+                "recur across several images); set keywords=classnames or keywords=FILE (one per line), or train "
+                "without the keyword loss (--method-option losses=[caption])"
+            )
+        return mined
     if source == "classnames":
         return list(classnames)
     if Path(source).is_file():

@@ -109,6 +109,8 @@ def train_captions(
     )
     algo, dev = run.method, run.device
     paired = [train_records[i] for i in run.labeled]
+    # Before the caches: a vocabulary that cannot be built (e.g. too few captions to mine) stops the run now.
+    keywords = choose_keywords(task.keywords, paired, classnames or []) if algo.uses_keywords else []
     n = len(train_records)
     unpaired_rows, replaceable = _with_pool(n, run.unlabeled, unlabeled, strict_images)
     # One cache of every training image (and the pool's) serves every label ratio and seed.
@@ -140,7 +142,6 @@ def train_captions(
         )
     unpaired_rows = _readable(unpaired_rows, all_store)
     needs_unpaired = algo.uses_unpaired and len(unpaired_rows) > 0
-    keywords = choose_keywords(task.keywords, paired, classnames or []) if algo.uses_keywords else []
     algo.setup(MethodContext(tokenizer=bundle.tokenizer, keywords=keywords, n_paired=len(paired)))
     save_artifacts(run)
     data = CaptionTrainData(
