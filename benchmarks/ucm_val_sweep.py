@@ -12,8 +12,9 @@ grid re-uses the runs of a smaller one):
   (3e-4, 1e-3, 3e-3); sclip (the paper's loss) and sclip-bank (ours) at 10% in both regimes; the multi-label
   labeled-only baselines (aligned and global heads) and csa at 5% in both regimes.
 - ``full``: adds S-CLIP's options in the locked regime (the bank with the paper's keyword loss, the caption or
-  keyword loss alone, pl_weight 0.5, mined keywords, steps 600), the cached regime's lr for supervised (3e-5,
-  3e-4), the multi-label alpha (5, 10, 20) and global_weight (0.3, 0.5, 0.7) of the aligned head, and cap.
+  keyword loss alone, with and without the bank, pl_weight 0.5, no unpaired negatives, mined keywords, steps
+  600), the cached regime's lr for supervised (3e-5, 3e-4), the multi-label alpha (5, 10, 20) and global_weight
+  (0.3, 0.5, 0.7) of the aligned head, and cap.
 
     python benchmarks/ucm_val_sweep.py --grid reduced --seeds 0
     nice -n 10 python benchmarks/ucm_val_sweep.py --grid full --seeds 0 1 2
@@ -110,6 +111,8 @@ def full_grid() -> list[Config]:
         Config(CAPTIONS, "sclip", 0.1, LOCKED, {"losses": ["keyword"]}),
         Config(CAPTIONS, "sclip", 0.1, LOCKED, {"losses": ["caption"]}),
         Config(CAPTIONS, "sclip", 0.1, LOCKED, {"pl_weight": 0.5}),
+        Config(CAPTIONS, "sclip", 0.1, LOCKED, {"unpaired_negatives": False}),
+        Config(CAPTIONS, "sclip-bank", 0.1, LOCKED, {"losses": ["keyword"]}),
         Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "keywords": "mined"}),
         Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "max_steps": 600}),
         Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "max_steps": 600}),
