@@ -115,6 +115,8 @@ def full_grid() -> list[Config]:
         Config(CAPTIONS, "sclip-bank", 0.1, LOCKED, {"losses": ["keyword"]}),
         Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "keywords": "mined"}),
         Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "max_steps": 600}),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 1e-2}),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 3e-3, "max_steps": 600}),
         Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "max_steps": 600}),
         Config(CAPTIONS, "hard-pl", 0.1, LOCKED),
         Config(CAPTIONS, "soft-pl", 0.1, LOCKED),
@@ -192,12 +194,17 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_val_sweep.json")
     ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
     ap.add_argument("--report-only", action="store_true", help="render what has finished, run nothing")
+    ap.add_argument(
+        "--only", nargs="+", default=None, metavar="TEXT", help="run only the configurations whose name contains a TEXT"
+    )
     add_run_options(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     jobs = [(c, s, args.runs / f"{c.name}-seed{s}") for c in GRIDS[args.grid]() for s in args.seeds]
     todo = [j for j in jobs if not (j[2] / "metrics.json").exists()]
+    if args.only:
+        todo = [j for j in todo if any(text in j[0].name for text in args.only)]
     if todo and not args.report_only:
         print(f"running {len(todo)} of {len(jobs)} runs, {args.workers} at a time", flush=True)
         # The first run of each (task, regime) builds that regime's feature caches alone, before runs share them.
