@@ -133,6 +133,24 @@ def test_sclip_keyword_empty_rows_rule() -> None:
     assert skip.metrics["keyword_coverage"].item() == 0.5
 
 
+@pytest.mark.parametrize("name", ["sclip", "soft-pl", "hard-pl"])
+def test_pl_keep_trains_only_the_most_confident_rows(name: str) -> None:
+    model, batch = TinyCLIP(scale=3.0), random_batch()
+    method = make(name, pl_keep=0.5)
+    out = method.training_step(model, batch)
+    paired = model.encode_image(batch["paired_images"], normalize=True)
+    texts = model.encode_text(batch["paired_texts"], normalize=True)
+    unpaired = model.encode_image(batch["unpaired_images"], normalize=True)
+    targets = method.pseudo_targets(unpaired, paired, torch.tensor(3.0))
+    kept = targets.max(-1).values.topk(round(0.5 * len(unpaired))).indices
+    expected = 0.5 * F.cross_entropy(3.0 * unpaired[kept] @ texts.T, targets[kept])
+    torch.testing.assert_close(out.losses["caption_pl"], expected)
+    full = make(name).training_step(model, batch).losses["caption_pl"]
+    assert not torch.allclose(full, expected)  # the option changes what trains
+    with pytest.raises(ValueError, match="pl_keep"):
+        make(name, pl_keep=0.0)
+
+
 def test_unpaired_negatives_option() -> None:
     model, batch = TinyCLIP(scale=3.0), random_batch()
     batch["unpaired_images"].requires_grad_(True)

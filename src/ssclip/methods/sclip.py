@@ -74,6 +74,9 @@ class CaptionPseudoLabelMethod(Method):
             (:class:`ssclip.pseudo.bank.PairedBank`) keeps each paired item's latest image and caption
             embeddings. Ours, off by default (the paper's in-batch targets); needs ``MethodContext.n_paired``
             and ``batch["paired_index"]``.
+        pl_keep: the fraction of the batch's unpaired images whose pseudo-labels train, those with the most
+            confident targets (largest row maximum); the others still serve as negatives. Ours, 1.0 (all, as the
+            paper) by default.
 
     The defaults are the public S-CLIP code's: unpaired negatives on, linear keyword weights, empty keyword rows
     counted.
@@ -97,6 +100,7 @@ class CaptionPseudoLabelMethod(Method):
         keyword_empty_rows: str = "count",
         keyword_template: str = "{}",
         paired_bank: bool = False,
+        pl_keep: float = 1.0,
     ) -> None:
         super().__init__()
         losses = (losses,) if isinstance(losses, str) else tuple(losses)
@@ -110,6 +114,9 @@ class CaptionPseudoLabelMethod(Method):
             )
         if pl_weight < 0:
             raise ValueError(f"{self.name}: pl_weight must be >= 0, got {pl_weight}")
+        if not 0.0 < pl_keep <= 1.0:
+            raise ValueError(f"{self.name}: pl_keep must lie in (0, 1], got {pl_keep}")
+        self.pl_keep = float(pl_keep)
         self.losses = losses
         self.unpaired_negatives = bool(unpaired_negatives)
         self.pl_weight = float(pl_weight)
@@ -202,18 +209,23 @@ class CaptionPseudoLabelMethod(Method):
                 targets = self.pseudo_targets(unpaired.detach(), ref_images.detach(), scale.detach())
         else:
             targets = self.pseudo_targets(unpaired, ref_images, scale)
-        assignment = targets.detach().argmax(-1)  # nearest paired item of every unpaired image
+        confidence, assignment = targets.detach().max(-1)  # nearest paired item of every unpaired image
         weight = 0.5 * self.pl_weight
         metrics: dict[str, Tensor | float] = {"pl_entropy": _mean_entropy(targets.detach())}
+        kept = slice(None)
+        if self.pl_keep < 1.0:  # the most confident rows only (ties broken by position, as topk does)
+            kept = confidence.topk(max(1, round(self.pl_keep * len(confidence)))).indices
 
         if "caption" in self.losses:
-            caption_logits = scale * unpaired @ ref_texts.T
+            caption_logits = scale * unpaired[kept] @ ref_texts.T
             # Soft cross-entropy (targets are class probabilities), in float32 whatever the autocast dtype.
-            losses["caption_pl"] = weight * F.cross_entropy(caption_logits.float(), targets.float())
+            losses["caption_pl"] = weight * F.cross_entropy(caption_logits.float(), targets[kept].float())
         if "keyword" in self.losses:
             keyword_features = model.encode_text(keyword_tokens, normalize=True)
-            keyword_logits = scale * unpaired @ keyword_features.T
-            keyword_target = keyword_targets(assignment, ref_presence, keyword_logits, weighting=self.keyword_weighting)
+            keyword_logits = scale * unpaired[kept] @ keyword_features.T
+            keyword_target = keyword_targets(
+                assignment[kept], ref_presence, keyword_logits, weighting=self.keyword_weighting
+            )
             losses["keyword_pl"] = weight * partial_label_loss(
                 keyword_logits, keyword_target, empty_rows=self.keyword_empty_rows
             )
@@ -289,6 +301,7 @@ class SClip(CaptionPseudoLabelMethod):
         keyword_empty_rows: str = "count",
         keyword_template: str = "{}",
         paired_bank: bool = False,
+        pl_keep: float = 1.0,
     ) -> None:
         super().__init__(
             losses,
@@ -299,6 +312,7 @@ class SClip(CaptionPseudoLabelMethod):
             keyword_empty_rows,
             keyword_template,
             paired_bank,
+            pl_keep,
         )
         if int(ot_iters) < 1:
             raise ValueError(f"sclip: ot_iters must be >= 1, got {ot_iters}")

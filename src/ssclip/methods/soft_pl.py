@@ -42,6 +42,7 @@ class SoftPL(CaptionPseudoLabelMethod):
         keyword_empty_rows: str = "count",
         keyword_template: str = "{}",
         paired_bank: bool = False,
+        pl_keep: float = 1.0,
     ) -> None:
         super().__init__(
             losses,
@@ -52,6 +53,7 @@ class SoftPL(CaptionPseudoLabelMethod):
             keyword_empty_rows,
             keyword_template,
             paired_bank,
+            pl_keep,
         )
 
     def pseudo_targets(self, unpaired_features: Tensor, paired_features: Tensor, scale: Tensor) -> Tensor:
