@@ -116,6 +116,8 @@ def full_grid() -> list[Config]:
         Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "keywords": "mined"}),
         Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "max_steps": 600}),
         Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 1e-2}),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 3e-2}),
+        Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 1e-2, "max_steps": 600}),
         Config(CAPTIONS, "supervised", 0.1, {**LOCKED, "lr": 3e-3, "max_steps": 600}),
         Config(CAPTIONS, "sclip", 0.1, {**LOCKED, "max_steps": 600}),
         Config(CAPTIONS, "hard-pl", 0.1, LOCKED),
