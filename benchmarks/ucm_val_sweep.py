@@ -13,8 +13,8 @@ grid re-uses the runs of a smaller one):
   labeled-only baselines (aligned and global heads) and csa at 5% in both regimes.
 - ``full``: adds S-CLIP's options in the locked regime (the bank with the paper's keyword loss, the caption or
   keyword loss alone, with and without the bank, pl_weight 0.5, no unpaired negatives, mined keywords, steps
-  600), the cached regime's lr for supervised (3e-5, 3e-4), the multi-label alpha (5, 10, 20) and global_weight
-  (0.3, 0.5, 0.7) of the aligned head, and cap.
+  600), the cached regime's lr for supervised (3e-5, 3e-4), the multi-label lr (1e-3, 1e-2), alpha (10, 20)
+  and global_weight (0.3, 0.7) of the aligned head (the preset: lr 3e-3, alpha 5, global_weight 0.5), and cap.
 
     python benchmarks/ucm_val_sweep.py --grid reduced --seeds 0
     nice -n 10 python benchmarks/ucm_val_sweep.py --grid full --seeds 0 1 2
@@ -125,6 +125,7 @@ def full_grid() -> list[Config]:
         Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-5}),
         Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-4}),
     ]
+    grid += [Config(MULTILABEL, "labeled-only", 0.05, {"lr": lr}) for lr in (1e-3, 1e-2)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"alpha": a}) for a in (10, 20)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"global_weight": w}) for w in (0.3, 0.7)]
     grid += [Config(MULTILABEL, "cap", 0.05), Config(MULTILABEL, "csa", 0.05, {}, {"alpha": 10})]
