@@ -53,6 +53,10 @@ VARIANTS = {
     "csa-random-errors": ("csa", {"targets": "random-errors"}),
 }
 RATIOS = [0.05, 0.1, 0.2]
+# The locked regime (every image stage frozen and cached): the labeled-only baselines and the pseudo-label methods
+# at 5%, the ratio of issue #14's goal, so that each method's strongest regime on val is also measured on test.
+LOCKED_METHODS = ["labeled-only", "labeled-only-global", "cap", "csa"]
+LOCKED_RATIOS = [0.05]
 METRICS = ["mAP", "CF1", "OF1"]
 PRESET = "ucm-multilabel"
 
@@ -98,7 +102,13 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--ratios", type=float, nargs="+", default=RATIOS)
     ap.add_argument("--methods", nargs="+", default=METHODS)
-    ap.add_argument("--regime", default=None, help="the preset's regime unless given (cached, locked, full)")
+    ap.add_argument(
+        "--regimes",
+        nargs="+",
+        default=["cached", "locked"],
+        choices=["cached", "locked", "full"],
+        help="cached: every method and ratio; locked / full: LOCKED_METHODS at LOCKED_RATIOS (default: %(default)s)",
+    )
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "ucm_multilabel")
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "ucm_multilabel.json")
     ap.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
@@ -107,13 +117,17 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     cfg = load_config(PRESET)
-    suffix = ""
-    if args.regime and args.regime != cfg["regime"]:  # e.g. the locked regime's labeled-only baselines
-        cfg, suffix = {**cfg, "regime": args.regime}, f"-{args.regime}"
-    grid = [(m, r, s) for r in args.ratios for m in args.methods for s in args.seeds]
-    jobs = [(m, r, s, args.runs / f"{m}-{r:g}{suffix}-seed{s}") for m, r, s in grid]
-    run_all(jobs, args.data, cfg, args.device, args.workers, args.threads)
-    runs = [run_record(m, r, s, out, args.data) for m, r, s, out in jobs]
+    runs = []
+    for regime in args.regimes:
+        regime_cfg = {**cfg, "regime": regime}
+        suffix = "" if regime == cfg["regime"] else f"-{regime}"
+        own = regime == cfg["regime"]
+        methods = args.methods if own else [m for m in args.methods if m in LOCKED_METHODS]
+        ratios = args.ratios if own else [r for r in args.ratios if r in LOCKED_RATIOS]
+        grid = [(m, r, s) for r in ratios for m in methods for s in args.seeds]
+        jobs = [(m, r, s, args.runs / f"{m}-{r:g}{suffix}-seed{s}") for m, r, s in grid]
+        run_all(jobs, args.data, regime_cfg, args.device, args.workers, args.threads)
+        runs += [run_record(m, r, s, out, args.data) for m, r, s, out in jobs]
     wall = time.perf_counter() - started
     write_results(args.results, "ucm_multilabel", cfg, runs)
     layout = f"{args.workers} runs at a time, {args.threads} torch thread(s) each"
@@ -170,8 +184,10 @@ def last_epoch_diagnostics(out: Path) -> dict | None:
 
 
 def render(runs: list[dict], cfg: dict, wall: float, ratios: list[float], methods: list[str], layout: str) -> str:
-    def values(method: str, ratio: float, key: str) -> list[float]:
-        return [r["metrics"][key] for r in runs if r["method"] == method and r["label_ratio"] == ratio]
+    def values(row: tuple[str, str], ratio: float, key: str) -> list[float]:
+        return [r["metrics"][key] for r in runs if (r["method"], r["regime"]) == row and r["label_ratio"] == ratio]
+
+    rows = list(dict.fromkeys((r["method"], r["regime"]) for r in runs))
 
     lines = [
         "## CSA family on UCM multi-labels",
@@ -179,7 +195,8 @@ def render(runs: list[dict], cfg: dict, wall: float, ratios: list[float], method
         f"Command: `make bench-multilabel` (= `python benchmarks/ucm_multilabel.py`), {today()}, {machine()}, "
         f"{layout}. "
         f"Regime: **{cfg['regime']}** (frozen image stages computed once over {cfg['n_views']} weak and "
-        f"{cfg['n_strong_views']} strong views per image; last image stage and heads trained), "
+        f"{cfg['n_strong_views']} strong views per image; last image stage and heads trained); rows marked "
+        "(locked): every image stage frozen and cached, the heads trained (5% only), "
         f"{cfg.get('max_steps')} optimizer steps of {cfg['labeled_batch_size']} labeled + "
         f"{cfg['unlabeled_batch_size']} unlabeled images, lr {cfg['lr']}. Total wall time {wall / 60:.1f} min. "
         f"Test split (210 images), 17 labels; CF1/OF1 with decision rule `{cfg.get('decision_rule', 'prior')}` "
@@ -194,23 +211,31 @@ def render(runs: list[dict], cfg: dict, wall: float, ratios: list[float], method
         + " |",
         "| --- | " + " | ".join("---" for _ in range(3 * len(ratios))) + " |",
     ]
-    for m in methods:
-        cells = [mean_std(values(m, r, k)) for k in METRICS for r in ratios]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    for row in rows:
+        cells = [mean_std(values(row, r, k)) if values(row, r, k) else "" for k in METRICS for r in ratios]
+        lines.append(f"| {_label(*row, cfg['regime'])} | " + " | ".join(cells) + " |")
     lines += ["", "Paired mAP differences per seed (same labeled split), in points:", ""]
+    shown = [{**r, "method": _label(r["method"], r["regime"], cfg["regime"])} for r in runs]
     pairs = [
         ("csa", "labeled-only"),
         ("cap", "labeled-only-global"),
         ("csa", "cap"),
         ("cap", "labeled-only"),
         ("csa", "csa-no-context"),
+        ("csa (locked)", "labeled-only (locked)"),
+        ("csa (locked)", "labeled-only"),
+        ("cap (locked)", "labeled-only-global (locked)"),
     ]
     for a, b in pairs:
         for r in ratios:
-            d = paired_differences(runs, (a, r), (b, r), "mAP")
+            d = paired_differences(shown, (a, r), (b, r), "mAP")
             if d:
                 lines.append(f"- {a} - {b} at {r:.0%}: " + ", ".join(f"{x:+.1f}" for x in d))
     return "\n".join(lines)
+
+
+def _label(method: str, regime: str, preset_regime: str) -> str:
+    return method if regime == preset_regime else f"{method} ({regime})"
 
 
 if __name__ == "__main__":
