@@ -111,7 +111,8 @@ def reduced_grid() -> list[Config]:
 
 def full_grid() -> list[Config]:
     grid = reduced_grid()
-    grid += [Config(CAPTIONS, "supervised", 0.1, locked(max_steps=n)) for n in (150, 600)]
+    grid += [Config(CAPTIONS, "supervised", 0.1, locked(lr=1e-2, max_steps=n)) for n in (75, 150, 300, 600)]
+    grid += [Config(CAPTIONS, "supervised", 0.1, locked(lr=lr, max_steps=150)) for lr in (3e-3, 3e-2)]
     grid += [
         Config(CAPTIONS, "sclip", 0.1, locked(max_steps=600)),
         Config(CAPTIONS, "sclip", 0.1, LOCKED, {"paired_bank": True}),
@@ -129,7 +130,6 @@ def full_grid() -> list[Config]:
         *(Config(CAPTIONS, m, 0.1, locked(lr=PILOT_LR)) for m in ("sclip", "sclip-bank")),
         *(Config(CAPTIONS, "supervised", r, locked(lr=PILOT_LR)) for r in (0.3, 1.0)),
         Config(CAPTIONS, "supervised", 0.1, locked(lr=3e-3, max_steps=600)),
-        Config(CAPTIONS, "supervised", 0.1, locked(lr=1e-2, max_steps=600)),
         Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-5}),
         Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-4}),
     ]
