@@ -130,8 +130,7 @@ def full_grid() -> list[Config]:
         *(Config(CAPTIONS, m, 0.1, locked(lr=PILOT_LR)) for m in ("sclip", "sclip-bank")),
         *(Config(CAPTIONS, "supervised", r, locked(lr=PILOT_LR)) for r in (0.3, 1.0)),
         Config(CAPTIONS, "supervised", 0.1, locked(lr=3e-3, max_steps=600)),
-        Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-5}),
-        Config(CAPTIONS, "supervised", 0.1, {"lr": 3e-4}),
+        *(Config(CAPTIONS, "supervised", 0.1, {"lr": lr}) for lr in (3e-5, 1e-4, 3e-4, 1e-3)),
     ]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {"lr": lr}) for lr in (1e-3, 1e-2)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"alpha": a}) for a in (10, 20)]
@@ -185,6 +184,26 @@ def run_one(config: Config, seed: int, data_root: Path, out: Path, device: str) 
     )
 
 
+def _finished(config: Config, out: Path) -> bool:
+    """Whether ``out`` holds a finished run of ``config`` as the presets are now. A run names its settings relative
+    to its preset, so a changed preset would otherwise reuse a run made with the old value: such a run is moved
+    aside (``<run>.stale-N``) and made again."""
+    if not (out / "metrics.json").exists():
+        return False
+    recorded = json.loads((out / "run_config.json").read_text())
+    settings = {**recorded["task"], **recorded["train"]}
+    derived = {"epochs", "cache_dir", "label_ratio", "seed", "progress"}  # set or rewritten by the run itself
+    stale = [k for k, v in config.settings().items() if k in settings and settings[k] != v and k not in derived]
+    if not stale:
+        return True
+    n = 0
+    while out.with_name(f"{out.name}.stale-{n}").exists():
+        n += 1
+    out.rename(out.with_name(f"{out.name}.stale-{n}"))
+    print(f"{out.name}: made with another {', '.join(stale)} than the preset's now; made again", flush=True)
+    return False
+
+
 def command_for(config: Config, seed: int, out: Path, data: Path) -> str:
     sets = "".join(f" --set {k}={v}" for k, v in config.overrides.items())
     return (
@@ -218,7 +237,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     jobs = [(c, s, args.runs / f"{c.name}-seed{s}") for c in GRIDS[args.grid]() for s in args.seeds]
-    todo = [j for j in jobs if not (j[2] / "metrics.json").exists()]
+    todo = [j for j in jobs if not _finished(j[0], j[2])]
     if args.only:
         todo = [j for j in todo if any(text in j[0].name for text in args.only)]
     if todo and not args.report_only:
@@ -235,7 +254,7 @@ def main() -> int:
         run_jobs(run_one, rest, args.workers, args.threads)
     runs = []
     for config, seed, out in jobs:
-        if not (out / "metrics.json").exists():
+        if not (out / "metrics.json").exists():  # not run (--only, --report-only) or moved aside as stale
             continue
         summary = json.loads((out / "metrics.json").read_text())
         keys = ("mAP", "CF1", "OF1") if config.task == "multilabel" else ("zeroshot_top1", "mean_recall")
