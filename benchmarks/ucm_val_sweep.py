@@ -5,19 +5,24 @@ seeded label ratio, evaluated on the val split. The table (docs/RESULTS.md, sect
 the presets and the benchmarks' regimes are chosen from; the test split is then evaluated once per chosen
 configuration by benchmarks/ucm_sclip.py and benchmarks/ucm_multilabel.py.
 
-The grid, in the order it runs (runs whose metrics.json exists are reused: the sweep is resumable, and a larger
-grid re-uses the runs of a smaller one):
+The grid, in the order it runs (runs whose metrics.json exists are reused, so the sweep is resumable and a larger
+grid re-uses the runs of a smaller one; a run made with other preset values than the preset's now is made again):
 
-- ``reduced``: supervised at 10/30/100% pairs in the cached and locked regimes; at 10% the locked regime's lr
-  (3e-4, 1e-3, 3e-3); sclip (the paper's loss) and sclip-bank (ours) at 10% in both regimes; the multi-label
-  labeled-only baselines (aligned and global heads) and csa at 5% in both regimes.
-- ``full``: adds S-CLIP's options in the locked regime (the bank with the paper's keyword loss, the caption or
-  keyword loss alone, with and without the bank, pl_weight 0.5, no unpaired negatives, mined keywords, steps
-  600), the cached regime's lr for supervised (3e-5, 3e-4), the multi-label lr (1e-3, 1e-2), alpha (10, 20)
-  and global_weight (0.3, 0.7) of the aligned head (the preset: lr 3e-3, alpha 5, global_weight 0.5), and cap.
+- ``reduced``: supervised at 10/30/100% pairs with both presets as they are (``ucm-sclip``, cached, and
+  ``ucm-sclip-locked``); sclip (the paper's loss) and sclip-bank (ours) at 10% in the locked preset; how the
+  locked preset's lr (3e-4 .. 3e-2 at 300 steps) and steps (75 .. 600 at lr 1e-2; 150 at 3e-3 and 3e-2) and the
+  cached preset's lr (3e-5 .. 3e-3) were chosen; the multi-label labeled-only baselines (aligned and global
+  heads) and csa at 5% in the cached and locked regimes.
+- ``full``: adds S-CLIP's options in the locked preset (the bank with the paper's keyword loss, the caption or
+  keyword loss alone, pl_weight 0.5, pl_keep 0.5, no unpaired negatives, mined keywords, 300 and 600 steps),
+  hard-pl and soft-pl, the runs at the values before the sweep (for the record), the multi-label lr (1e-3,
+  1e-2), alpha (10, 20) and global_weight (0.3, 0.7) of the aligned head (the preset: lr 3e-3, alpha 5,
+  global_weight 0.5), and cap.
 
-    python benchmarks/ucm_val_sweep.py --grid reduced --seeds 0
-    nice -n 10 python benchmarks/ucm_val_sweep.py --grid full --seeds 0 1 2
+``--only TEXT`` runs only the configurations whose name contains TEXT; ``--report-only`` renders the table.
+
+    make bench-val-sweep                                        # = --grid full --seeds 0
+    python benchmarks/ucm_val_sweep.py --grid full --seeds 0 1 2 --only supervised-0.1-epochs=100-lr=0.01-max_steps=150
 """
 
 from __future__ import annotations
