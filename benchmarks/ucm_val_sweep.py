@@ -319,7 +319,11 @@ def render(runs: list[dict], grid: str, seeds: list[int], wall: float) -> str:
     ]
     for members in groups.values():
         r = members[0]
-        sets = ", ".join(f"{k}={v}" for k, v in r["overrides"].items() if k != "regime") or "-"
+        preset, overrides = r["preset"], r["overrides"]
+        if preset == CAPTIONS and overrides.get("regime") == "locked":  # shown against the locked preset
+            preset = LOCKED_PRESET
+            overrides = {k: v for k, v in overrides.items() if LOCKED.get(k) != v}
+        sets = ", ".join(f"{k}={v}" for k, v in overrides.items() if k != "regime") or "-"
         opts = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "-"
         cells = [
             mean_std([m["metrics"][k] for m in members]) if k in r["metrics"] else ""
@@ -327,7 +331,7 @@ def render(runs: list[dict], grid: str, seeds: list[int], wall: float) -> str:
         ]
         acc = [m["pl_accuracy"] for m in members if m["pl_accuracy"] is not None]
         lines.append(
-            f"| {r['preset']} | {r['regime']} | {r['method']} | {r['label_ratio']:.0%} | {sets} | {opts} "
+            f"| {preset} | {r['regime']} | {r['method']} | {r['label_ratio']:.0%} | {sets} | {opts} "
             f"| {len(members)} | " + " | ".join(cells) + f" | {mean_std(acc) if acc else ''} |"
         )
     return "\n".join(lines)
