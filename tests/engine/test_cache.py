@@ -132,6 +132,61 @@ def test_a_killed_build_resumes_where_it_stopped_and_maps_the_file(tmp_path):
     assert str(resumed.path.resolve()) in maps  # mapped, not loaded
 
 
+def _disk_full(monkeypatch):
+    import errno
+    import os
+
+    def no_room(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_room)
+
+
+def test_the_store_is_reserved_on_disk_before_it_is_written(tmp_path):
+    # A write through a memory map into an unallocated hole of a full disk is SIGBUS, which kills pytest or a
+    # training run without a word: the whole file is allocated when it is created, before any write.
+    from ssclip.engine.cache import _open_store
+
+    feats, status = _open_store(tmp_path / "t-x.views.npy", (1000, 3, 64), np.dtype("float16"))
+    for store in (feats, status):
+        stat = Path(store.filename).stat()
+        assert stat.st_blocks * 512 >= stat.st_size  # no holes
+
+
+def test_a_full_disk_is_an_error_that_says_where_and_how_much(tmp_path, monkeypatch):
+    paths = _files(tmp_path, 4)
+    _disk_full(monkeypatch)
+    with pytest.raises(OSError, match=r"needs .* GB in .*c but only .* GB are free.*--cache-dir"):
+        _build(CountingConv(), paths, [p.name for p in paths], tmp_path / "c")
+    assert not list((tmp_path / "c").glob("*.npy"))  # nothing half-made is left to be mistaken for a cache
+
+
+def test_a_full_disk_on_resume_keeps_what_was_built(tmp_path, monkeypatch):
+    paths = _files(tmp_path, 10)
+    keys = [p.name for p in paths]
+    net = CountingConv()
+    forward = net.forward
+
+    def dies_after_12(x):
+        if net.calls >= 12:
+            raise Killed
+        return forward(x)
+
+    net.forward = dies_after_12
+    with pytest.raises(Killed):
+        _build(net, paths, keys, tmp_path / "c")
+    store = next((tmp_path / "c").glob("*.views.npy"))
+    before = np.load(store).copy()
+    with monkeypatch.context() as m:
+        _disk_full(m)
+        with pytest.raises(OSError, match="--cache-dir"):
+            _build(CountingConv(), paths, keys, tmp_path / "c")
+    assert np.array_equal(np.load(store), before)
+    net.forward = forward
+    _build(net, paths, keys, tmp_path / "c")
+    assert net.calls == 30  # the resume after the space was freed rebuilt nothing already done
+
+
 def test_each_image_is_decoded_once_for_all_its_views_and_workers_change_nothing(tmp_path, monkeypatch):
     import ssclip.engine.cache as cache
 

@@ -726,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return COMMANDS[args.command](args)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError) as e:  # bad input, or a disk that is full or read-only
         print(f"ssclip {args.command}: error: {e}", file=sys.stderr)
         return 2
     finally:

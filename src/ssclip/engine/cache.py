@@ -18,10 +18,12 @@ the same pages. Images are decoded and transformed by a torch ``DataLoader``'s w
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -234,15 +236,50 @@ def _map(path: Path) -> Tensor:
     return torch.from_numpy(np.load(path, mmap_mode="c"))
 
 
+def _reserve(path: Path) -> None:
+    """Allocate every block of the (sparse) file at ``path`` now. A write through a memory map into a hole
+    that the disk has no room for kills the process with SIGBUS, not an exception: reserving the space first
+    turns a full disk into an error that says where and how much."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                return  # a file system that cannot reserve: writes go as they would have
+            free = shutil.disk_usage(path.parent).free
+            raise OSError(
+                e.errno,
+                f"the feature cache {path.name} needs {size / 1e9:.2f} GB in {path.parent} but only "
+                f"{free / 1e9:.2f} GB are free: free some space or point --cache-dir at a larger disk",
+            ) from None
+
+
+def _create(path: Path, shape: tuple[int, ...], dtype: np.dtype | type) -> None:
+    np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()  # header + a sparse body
+    try:
+        _reserve(path)
+    except OSError:
+        path.unlink()  # nothing written yet; a store being resumed is kept
+        raise
+
+
 def _open_store(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.memmap, np.memmap]:
     status_path = path.with_name(path.name.replace(".views.npy", ".status.npy"))
     if path.is_file() and status_path.is_file():
-        feats = np.load(path, mmap_mode="r+")
+        feats = np.load(path, mmap_mode="r")
         if feats.shape == shape and feats.dtype == dtype:
-            return feats, np.load(status_path, mmap_mode="r+")
-    feats = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-    status = np.lib.format.open_memmap(status_path, mode="w+", dtype=np.uint8, shape=(shape[0],))
-    return feats, status
+            return _open_existing(path, status_path)
+        del feats
+    status_path.unlink(missing_ok=True)  # no status, no resume: a half-written store is never read
+    _create(path, shape, dtype)
+    _create(status_path, (shape[0],), np.uint8)
+    return np.load(path, mmap_mode="r+"), np.load(status_path, mmap_mode="r+")
+
+
+def _open_existing(path: Path, status_path: Path) -> tuple[np.memmap, np.memmap]:
+    _reserve(path)  # a store begun by an older ssclip may still be sparse
+    return np.load(path, mmap_mode="r+"), np.load(status_path, mmap_mode="r+")
 
 
 @torch.no_grad()
@@ -305,8 +342,7 @@ def build_view_cache(
     if status is not None and path is not None:  # a killed build: only the chunks it did not finish
         todo = [c for c in chunks if (status[c] == TODO).any()]
         log.info("feature cache %s: resuming, %d of %d chunks left", path, len(todo), len(chunks))
-        feats = np.load(path, mmap_mode="r+")
-        status = np.load(path.with_name(path.name.replace(".views.npy", ".status.npy")), mmap_mode="r+")
+        feats, status = _open_existing(path, path.with_name(path.name.replace(".views.npy", ".status.npy")))
     loader = DataLoader(
         _Chunks(images, keys, spec, todo),
         batch_size=None,
