@@ -279,7 +279,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "scale.json")
     parser.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
     parser.add_argument("--fresh", action="store_true", help="redo the measurements already in --output")
+    parser.add_argument("--render-only", action="store_true", help="write RESULTS from --output only")
     args = parser.parse_args()
+    if args.render_only:  # e.g. after a benchmark that was cut off: its finished measurements are in the JSON
+        write_section(args.results_md, "scale", render(json.loads(args.output.read_text())))
+        return
     if args.quick:
         args.sizes, args.steps, args.loader_batches = [2000, 8000], 30, 8
     if args.gpu_images_per_s is not None and not args.gpu_source:
@@ -309,17 +313,18 @@ def main() -> None:
         args.output.write_text(json.dumps(payload, indent=2))
         print(json.dumps(result), flush=True)
 
+    # The short measurements first, the largest pool last: a benchmark cut off still has the loader and the UCM pool.
+    for workers in (0, 1, 2):
+        if not done("loader", str(workers)):
+            record(measure_loader(args.ucm, workers, args.loader_batches))
     files = prepare(args.work, args.ucm, args.sizes)
-    for pool in pools:
+    for pool in sorted(pools, key=lambda p: 0 if p == "ucm" else int(p)):
         if not done("cache", pool):
             record(measure_cache(files, pool, args.work))
         cache_dir = next(r["cache_dir"] for r in runs if r["kind"] == "cache" and r["pool"] == pool)
         for regime in args.regimes:
             if not done(regime, pool):
                 record(measure_training(files, pool, regime, args.steps, args.work, cache_dir))
-    for workers in (0, 1, 2):
-        if not done("loader", str(workers)):
-            record(measure_loader(args.ucm, workers, args.loader_batches))
     args.output.write_text(json.dumps(payload, indent=2))
     write_section(args.results_md, "scale", render(payload))
     print(f"wrote {shown_path(args.output)} and the 'scale' section of {shown_path(args.results_md)}")
