@@ -169,8 +169,10 @@ def measure_training(
     }
 
 
-def measure_loader(ucm_root: Path, workers: int, batches: int) -> dict[str, Any]:
-    """Images/s of the full regime's augmented pixels through a DataLoader (the training step excluded)."""
+def measure_loader(ucm_root: Path, workers: int, batches: int, transfer: bool = True) -> dict[str, Any]:
+    """Images/s of the full regime's augmented pixels through a DataLoader (the training step excluded).
+    ``transfer=False`` keeps each batch in the worker that made it (only its sum crosses): the decode and
+    augment work alone, to tell the cost of moving batches between processes from the cores' own scaling."""
     import numpy as np
     import torch
     from torch.utils.data import DataLoader, Dataset
@@ -189,7 +191,8 @@ def measure_loader(ucm_root: Path, workers: int, batches: int) -> dict[str, Any]
             return batches
 
         def __getitem__(self, b: int) -> torch.Tensor:
-            return store.train(np.arange(b * 64, (b + 1) * 64) % len(store), 0)
+            batch = store.train(np.arange(b * 64, (b + 1) * 64) % len(store), 0)
+            return batch if transfer else batch.sum()
 
     for b in range(batches):  # the files in the page cache first: the first measurement must not pay the disk
         for i in np.arange(b * 64, (b + 1) * 64) % len(store):
@@ -200,7 +203,7 @@ def measure_loader(ucm_root: Path, workers: int, batches: int) -> dict[str, Any]
         pass
     seconds = time.perf_counter() - start
     return {
-        "kind": "loader",
+        "kind": "loader" if transfer else "loader-no-transfer",
         "workers": workers,
         "images": batches * 64,
         "images_per_s": batches * 64 / seconds,
@@ -245,9 +248,18 @@ def render(payload: dict[str, Any]) -> str:
             f"{100 * (hi['s_per_100_steps'] / lo['s_per_100_steps'] - 1):+.1f}% (target: within ±10%).",
         ]
     loaders = sorted((r for r in runs if r["kind"] == "loader"), key=lambda r: r["workers"])
+    kept = {r["workers"]: r for r in runs if r["kind"] == "loader-no-transfer"}
     if loaders:
-        lines += ["", "| loader workers | images/s | decode + augment, ms per image per core |", "| --- | --- | --- |"]
-        lines += [f"| {r['workers']} | {r['images_per_s']:.0f} | {r['ms_per_image_per_core']:.1f} |" for r in loaders]
+        lines += [
+            "",
+            "| loader workers | images/s | decode + augment, ms per image per core | images/s, batch kept in worker |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['workers']} | {r['images_per_s']:.0f} | {r['ms_per_image_per_core']:.2f} | "
+            + (f"{kept[r['workers']]['images_per_s']:.0f} |" if r["workers"] in kept else "- |")
+            for r in loaders
+        ]
         base = next((r for r in loaders if r["workers"] == 0), None)
         two = next((r for r in loaders if r["workers"] == 2), None)
         if base and two:
@@ -317,6 +329,9 @@ def main() -> None:
     for workers in (0, 1, 2):
         if not done("loader", str(workers)):
             record(measure_loader(args.ucm, workers, args.loader_batches))
+    for workers in (0, 2):
+        if not done("loader-no-transfer", str(workers)):
+            record(measure_loader(args.ucm, workers, args.loader_batches, transfer=False))
     files = prepare(args.work, args.ucm, args.sizes)
     for pool in sorted(pools, key=lambda p: 0 if p == "ucm" else int(p)):
         if not done("cache", pool):

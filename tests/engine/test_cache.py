@@ -106,22 +106,29 @@ class Killed(RuntimeError):
     pass
 
 
-def test_a_killed_build_resumes_where_it_stopped_and_maps_the_file(tmp_path):
-    paths = _files(tmp_path, 10)
-    keys = [p.name for p in paths]
-    reference = _build(CountingConv(), paths, keys, tmp_path / "ref")
+def _killed_build(paths: list, keys: list[str], root: Path) -> CountingConv:
+    """A build of ``paths`` into ``root`` killed during the fifth image (one image of 3 views per batch of 4);
+    the network it returns has counted the 12 views it computed and works again."""
     net = CountingConv()
     forward = net.forward
 
-    def dies_after_12(x):  # killed during the fifth image (one image of 3 views per batch)
+    def dies_after_12(x):
         if net.calls >= 12:
             raise Killed
         return forward(x)
 
     net.forward = dies_after_12
     with pytest.raises(Killed):
-        _build(net, paths, keys, tmp_path / "c")
+        _build(net, paths, keys, root)
     net.forward = forward
+    return net
+
+
+def test_a_killed_build_resumes_where_it_stopped_and_maps_the_file(tmp_path):
+    paths = _files(tmp_path, 10)
+    keys = [p.name for p in paths]
+    reference = _build(CountingConv(), paths, keys, tmp_path / "ref")
+    net = _killed_build(paths, keys, tmp_path / "c")
     resumed = build_view_cache(
         net, [net], "toy", paths, keys, ViewSpec(TRAIN, EVAL, 3, 0, "t"), tmp_path / "c", progress=False, batch_size=4
     )
@@ -164,17 +171,7 @@ def test_a_full_disk_is_an_error_that_says_where_and_how_much(tmp_path, monkeypa
 def test_a_full_disk_on_resume_keeps_what_was_built(tmp_path, monkeypatch):
     paths = _files(tmp_path, 10)
     keys = [p.name for p in paths]
-    net = CountingConv()
-    forward = net.forward
-
-    def dies_after_12(x):
-        if net.calls >= 12:
-            raise Killed
-        return forward(x)
-
-    net.forward = dies_after_12
-    with pytest.raises(Killed):
-        _build(net, paths, keys, tmp_path / "c")
+    net = _killed_build(paths, keys, tmp_path / "c")
     store = next((tmp_path / "c").glob("*.views.npy"))
     before = np.load(store).copy()
     with monkeypatch.context() as m:
@@ -182,7 +179,6 @@ def test_a_full_disk_on_resume_keeps_what_was_built(tmp_path, monkeypatch):
         with pytest.raises(OSError, match="--cache-dir"):
             _build(CountingConv(), paths, keys, tmp_path / "c")
     assert np.array_equal(np.load(store), before)
-    net.forward = forward
     _build(net, paths, keys, tmp_path / "c")
     assert net.calls == 30  # the resume after the space was freed rebuilt nothing already done
 
