@@ -11,7 +11,9 @@ Unlabeled pools: synthetic aerial images (the embedded generator, saved as JPEG 
   in its own process: time per 100 training steps (log.jsonl's ``step_s`` after the first 5 steps), peak RSS
   (``wait4``'s ``ru_maxrss`` of that process); full with ``--workers 2``.
 And the loader: images/s of a torch DataLoader over the full regime's augmented pixels (UCM images, batches of
-64) with 0, 1 and 2 workers, and the per-image decode + augment cost.
+64) with 0, 1 and 2 workers in steady state (median of 3), and the per-image decode + augment cost; with 0
+and 2 workers also with each batch kept in its worker, which separates the cost of moving batches from the cores'
+scaling.
 
 Every measurement is written to benchmarks/results/scale.json as soon as it is done; a rerun skips those
 already there (``--fresh`` redoes them), so a killed benchmark resumes. The docs/RESULTS.md section is
@@ -29,6 +31,7 @@ import json
 import math
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -171,8 +174,12 @@ def measure_training(
     }
 
 
-def measure_loader(ucm_root: Path, workers: int, batches: int, transfer: bool = True) -> dict[str, Any]:
-    """Images/s of the full regime's augmented pixels through a DataLoader (the training step excluded).
+def measure_loader(
+    ucm_root: Path, workers: int, batches: int, transfer: bool = True, repeats: int = 3
+) -> dict[str, Any]:
+    """Images/s of the full regime's augmented pixels through a DataLoader (the training step excluded), in
+    steady state: the clock starts once each worker has delivered its first batch (a run's loader lives as long
+    as the run, so its start-up is paid once); the median of ``repeats`` measurements.
     ``transfer=False`` keeps each batch in the worker that made it (only its sum crosses): the decode and
     augment work alone, to tell the cost of moving batches between processes from the cores' own scaling."""
     import numpy as np
@@ -200,18 +207,23 @@ def measure_loader(ucm_root: Path, workers: int, batches: int, transfer: bool = 
     for b in range(batches):  # the files in the page cache first: the first measurement must not pay the disk
         for i in np.arange(b * 64, (b + 1) * 64) % len(store):
             Path(store.images[i]).read_bytes()
-    loader = DataLoader(Batches(), batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None)
-    start = time.perf_counter()
-    for _ in loader:
-        pass
-    seconds = time.perf_counter() - start
+    warm = max(1, workers)
+    rates = []
+    for _ in range(repeats):
+        loader = DataLoader(Batches(), batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None)
+        for n, _batch in enumerate(loader):
+            if n + 1 == warm:
+                start = time.perf_counter()
+        rates.append((batches - warm) * 64 / (time.perf_counter() - start))
+    rate = statistics.median(rates)
     return {
         "kind": "loader" if transfer else "loader-no-transfer",
         "workers": workers,
-        "images": batches * 64,
-        "images_per_s": batches * 64 / seconds,
+        "images": (batches - warm) * 64,
+        "images_per_s": rate,
+        "images_per_s_each": rates,
         "image_px": max(Image.open(store.images[0]).size),
-        "ms_per_image_per_core": 1000 * seconds * max(1, workers) / (batches * 64),
+        "ms_per_image_per_core": 1000 * max(1, workers) / rate,
     }
 
 
@@ -303,7 +315,7 @@ def main() -> None:
     parser.add_argument("--no-ucm", action="store_true", help="skip the pool of UCM images")
     parser.add_argument("--steps", type=int, default=100, help="timed training steps per run (default: %(default)s)")
     parser.add_argument("--regimes", nargs="+", default=["cached", "full"], choices=["cached", "full"])
-    parser.add_argument("--loader-batches", type=int, default=20, help="batches of 64 per loader measurement")
+    parser.add_argument("--loader-batches", type=int, default=40, help="batches of 64 per loader measurement")
     parser.add_argument("--quick", action="store_true", help="--sizes 2000 8000 --steps 30 --loader-batches 8")
     parser.add_argument("--gpu-images-per-s", type=float, default=None, help="a GPU's training images/s to feed")
     parser.add_argument("--gpu-source", default=None, help="where --gpu-images-per-s comes from (cited in RESULTS)")
@@ -312,6 +324,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "scale.json")
     parser.add_argument("--results-md", type=Path, default=REPO / "docs" / "RESULTS.md")
     parser.add_argument("--fresh", action="store_true", help="redo the measurements already in --output")
+    parser.add_argument(
+        "--redo",
+        nargs="+",
+        default=[],
+        choices=["loader", "loader-no-transfer", "cache", "cached", "full"],
+        help="redo only these measurements (e.g. loader, after a change to the input pipeline)",
+    )
     parser.add_argument("--render-only", action="store_true", help="write RESULTS from --output only")
     args = parser.parse_args()
     if args.render_only:  # e.g. after a benchmark that was cut off: its finished measurements are in the JSON
@@ -322,7 +341,7 @@ def main() -> None:
     if args.gpu_images_per_s is not None and not args.gpu_source:
         parser.error("--gpu-images-per-s needs --gpu-source: the figure must be cited")
     previous = json.loads(args.output.read_text()) if args.output.exists() and not args.fresh else {"runs": []}
-    runs: list[dict[str, Any]] = previous["runs"]
+    runs: list[dict[str, Any]] = [r for r in previous["runs"] if r["kind"] not in args.redo]
     pools = [str(s) for s in args.sizes] + ([] if args.no_ucm else ["ucm"])
     payload: dict[str, Any] = {
         "benchmark": "scale",
