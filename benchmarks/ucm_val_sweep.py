@@ -6,7 +6,8 @@ the presets and the benchmarks' regimes are chosen from; the test split is then 
 configuration by benchmarks/ucm_sclip.py and benchmarks/ucm_multilabel.py.
 
 The grid, in the order it runs (runs whose metrics.json exists are reused, so the sweep is resumable and a larger
-grid re-uses the runs of a smaller one; a run made with other preset values than the preset's now is made again):
+grid re-uses the runs of a smaller one; a run made with other preset values than the preset's now is made again;
+a run whose folder was deleted is reported from its record in the results JSON):
 
 - ``reduced``: supervised at 10/30/100% pairs with both presets as they are (``ucm-sclip``, cached, and
   ``ucm-sclip-locked``); sclip (the paper's loss) and sclip-bank (ours) at 10% in the locked preset; how the
@@ -17,7 +18,8 @@ grid re-uses the runs of a smaller one; a run made with other preset values than
   keyword loss alone, pl_weight 0.5, pl_keep 0.5, no unpaired negatives, mined keywords, 300 and 600 steps),
   hard-pl and soft-pl, the runs at the values before the sweep (for the record), the multi-label lr (1e-3,
   1e-2), alpha (10, 20) and global_weight (0.3, 0.7) of the aligned head (the preset: lr 3e-3, alpha 5,
-  global_weight 0.5), and cap.
+  global_weight 0.5), cap, and csa's pseudo-label options (soft targets, CAP's confidence mask keeping 80% or
+  50% of each class's positives and negatives, a pass every 5 or 50 steps).
 
 ``--only TEXT`` runs only the configurations whose name contains TEXT; ``--report-only`` renders the table.
 
@@ -67,6 +69,7 @@ ML_LOCKED = {"regime": "locked"}
 # and the cached preset's lr.
 PILOT = {"regime": "locked", "lr": 1e-3, "max_steps": 300, "epochs": 100}
 CACHED_BEFORE = {"lr": 1e-4}
+FULL_PILOT_SCLIP_LR = 1e-4  # set from the full-regime supervised pilot's two lr (val)
 
 
 def locked(**changes: Any) -> dict[str, Any]:
@@ -143,10 +146,25 @@ def full_grid() -> list[Config]:
         *(Config(CAPTIONS, m, 0.1, CACHED_BEFORE) for m in ("sclip", "sclip-bank")),
         *(Config(CAPTIONS, "supervised", r, CACHED_BEFORE) for r in (0.3, 1.0)),
     ]
+    # A pilot of the full regime (every weight trains from pixels, ~4 s per step here): supervised at the cached
+    # preset's lr and at a tenth of it, S-CLIP at the same lr as supervised's best.
+    grid += [Config(CAPTIONS, "supervised", 0.1, {"regime": "full", "lr": lr}) for lr in (1e-3, 1e-4)]
+    grid += [Config(CAPTIONS, "sclip", 0.1, {"regime": "full", "lr": FULL_PILOT_SCLIP_LR})]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {"lr": lr}) for lr in (1e-3, 1e-2)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"alpha": a}) for a in (10, 20)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"global_weight": w}) for w in (0.3, 0.7)]
     grid += [Config(MULTILABEL, "cap", 0.05), Config(MULTILABEL, "csa", 0.05, {}, {"alpha": 10})]
+    # The pseudo-labels' options (csa's defaults: hard targets, every entry kept, a pass every 20 steps).
+    grid += [
+        Config(MULTILABEL, "csa", 0.05, {}, opt)
+        for opt in (
+            {"targets": "soft"},
+            {"keep_positive": 0.8, "keep_negative": 0.8},
+            {"keep_positive": 0.5, "keep_negative": 0.5},
+            {"relabel_every": 5},
+            {"relabel_every": 50},
+        )
+    ]
     return _distinct(grid)
 
 
@@ -223,6 +241,23 @@ def _finished(config: Config, out: Path) -> bool:
     return False
 
 
+def _recorded_runs(results: Path) -> dict[str, dict]:
+    """The runs of an earlier sweep's results JSON by command: a run whose folder has since been deleted (its
+    checkpoints take disk) is reported from its record instead of being made again."""
+    if not results.exists():
+        return {}
+    return {r["command"]: r for r in json.loads(results.read_text())["runs"]}
+
+
+def _record_of(recorded: dict[str, dict], config: Config, seed: int, out: Path, data: Path) -> dict | None:
+    """The recorded run of ``config`` and ``seed``, if it was made with the preset values of now (records that
+    predate the ``settings`` field are from before the presets last changed: issue #14's sweep)."""
+    record = recorded.get(command_for(config, seed, out, data))
+    if record is None or record.get("settings", config.settings()) != config.settings():
+        return None
+    return record
+
+
 def command_for(config: Config, seed: int, out: Path, data: Path) -> str:
     sets = "".join(f" --set {k}={v}" for k, v in config.overrides.items())
     return (
@@ -256,7 +291,8 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     jobs = [(c, s, args.runs / f"{c.name}-seed{s}") for c in GRIDS[args.grid]() for s in args.seeds]
-    todo = [j for j in jobs if not _finished(j[0], j[2])]
+    recorded = _recorded_runs(args.results)
+    todo = [j for j in jobs if not _finished(j[0], j[2]) and _record_of(recorded, *j, args.data) is None]
     if args.only:
         todo = [j for j in todo if any(text in j[0].name for text in args.only)]
     if todo and not args.report_only:
@@ -273,7 +309,9 @@ def main() -> int:
         run_jobs(run_one, rest, args.workers, args.threads)
     runs = []
     for config, seed, out in jobs:
-        if not (out / "metrics.json").exists():  # not run (--only, --report-only) or moved aside as stale
+        if not (out / "metrics.json").exists():  # not run (--only, --report-only), moved aside as stale, or deleted
+            if (record := _record_of(recorded, config, seed, out, args.data)) is not None:
+                runs.append(record)
             continue
         summary = json.loads((out / "metrics.json").read_text())
         keys = ("mAP", "CF1", "OF1") if config.task == "multilabel" else ("zeroshot_top1", "mean_recall")
@@ -288,6 +326,7 @@ def main() -> int:
                 "regime": config.settings()["regime"],
                 "overrides": config.overrides,
                 "options": config.options,
+                "settings": config.settings(),
                 "pl_accuracy": _mean_log_metric(out, "pl_accuracy") if config.task == "captions" else None,
                 "command": command_for(config, seed, out, args.data),
             }
