@@ -19,7 +19,10 @@ a run whose folder was deleted is reported from its record in the results JSON):
   hard-pl and soft-pl, the runs at the values before the sweep (for the record), the multi-label lr (1e-3,
   1e-2), alpha (10, 20) and global_weight (0.3, 0.7) of the aligned head (the preset: lr 3e-3, alpha 5,
   global_weight 0.5), cap, and csa's pseudo-label options (soft targets, CAP's confidence mask keeping 80% or
-  50% of each class's positives and negatives, a pass every 5 or 50 steps).
+  50% of each class's positives and negatives, a pass every 5 or 50 steps), and a pilot of the full regime
+  (supervised at 10% pairs, lr 1e-3 and 1e-4). csa's default and the two best options also ran seeds 1 and 2
+  (``--seeds 1 2 --exact --only csa-0.05 labeled-only-0.05 csa-0.05-relabel_every=50
+  csa-0.05-keep_negative=0.5-keep_positive=0.5``).
 
 ``--only TEXT`` runs only the configurations whose name contains TEXT; ``--report-only`` renders the table.
 
@@ -69,7 +72,6 @@ ML_LOCKED = {"regime": "locked"}
 # and the cached preset's lr.
 PILOT = {"regime": "locked", "lr": 1e-3, "max_steps": 300, "epochs": 100}
 CACHED_BEFORE = {"lr": 1e-4}
-FULL_PILOT_SCLIP_LR = 1e-4  # set from the full-regime supervised pilot's two lr (val)
 
 
 def locked(**changes: Any) -> dict[str, Any]:
@@ -147,9 +149,9 @@ def full_grid() -> list[Config]:
         *(Config(CAPTIONS, "supervised", r, CACHED_BEFORE) for r in (0.3, 1.0)),
     ]
     # A pilot of the full regime (every weight trains from pixels, ~4 s per step here): supervised at the cached
-    # preset's lr and at a tenth of it, S-CLIP at the same lr as supervised's best.
+    # preset's lr and at a tenth of it. Both stay below the locked preset (80.5 / 49.7), so the methods are not run
+    # in the full regime (they run where supervised is strongest on val).
     grid += [Config(CAPTIONS, "supervised", 0.1, {"regime": "full", "lr": lr}) for lr in (1e-3, 1e-4)]
-    grid += [Config(CAPTIONS, "sclip", 0.1, {"regime": "full", "lr": FULL_PILOT_SCLIP_LR})]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {"lr": lr}) for lr in (1e-3, 1e-2)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"alpha": a}) for a in (10, 20)]
     grid += [Config(MULTILABEL, "labeled-only", 0.05, {}, {"global_weight": w}) for w in (0.3, 0.7)]
@@ -286,6 +288,7 @@ def main() -> int:
     ap.add_argument(
         "--only", nargs="+", default=None, metavar="TEXT", help="run only the configurations whose name contains a TEXT"
     )
+    ap.add_argument("--exact", action="store_true", help="--only TEXT names a whole configuration")
     add_run_options(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -294,7 +297,8 @@ def main() -> int:
     recorded = _recorded_runs(args.results)
     todo = [j for j in jobs if not _finished(j[0], j[2]) and _record_of(recorded, *j, args.data) is None]
     if args.only:
-        todo = [j for j in todo if any(text in j[0].name for text in args.only)]
+        wanted = (lambda name, text: name == text) if args.exact else (lambda name, text: text in name)
+        todo = [j for j in todo if any(wanted(j[0].name, text) for text in args.only)]
     if todo and not args.report_only:
         print(f"running {len(todo)} of {len(jobs)} runs, {args.workers} at a time", flush=True)
         # The first run of each (task, regime) builds that regime's feature caches alone, before runs share them.
