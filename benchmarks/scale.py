@@ -200,8 +200,9 @@ def measure_training(
 def step_times(run: Path) -> dict[str, Any]:
     """Time per 100 steps of a run from its log.jsonl, warm-up steps left out: the median step (what is quoted:
     a burst of another process on a shared machine moves the mean, not the median) and the mean."""
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    step_s = [r["step_s"] for r in records if r.get("kind") == "train"][WARM_STEPS:]
+    from ssclip.engine.logger import read_log
+
+    step_s = [r["step_s"] for r in read_log(run / "log.jsonl") if r.get("kind") == "train"][WARM_STEPS:]
     return {
         "steps_timed": len(step_s),
         "s_per_100_steps": 100 * statistics.median(step_s),
